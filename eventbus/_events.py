@@ -1,0 +1,129 @@
+"""The :class:`Event` envelope and the registry of event types by stable name."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import attrs
+
+from ._exceptions import SerializationError
+
+__all__ = ["Event", "event_class", "registered_event_types"]
+
+_REGISTRY: dict[str, type[Event]] = {}
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware_utc(value: datetime) -> datetime:
+    if not isinstance(value, datetime):
+        raise TypeError(f"Event.time must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(
+            "Event.time must be timezone-aware; "
+            "pass datetime.now(UTC) or value.replace(tzinfo=UTC)"
+        )
+    return value.astimezone(UTC)
+
+
+@attrs.frozen(kw_only=True)
+class Event:
+    """Base class of every event: an immutable envelope around the fields you declare.
+
+    Subclass it with ``@attrs.frozen``; your own fields may be positional::
+
+        @attrs.frozen
+        class OrderPlaced(Event):
+            order_id: str
+            total: int = 0
+
+        OrderPlaced("o-1", total=3, source="shop")
+
+    Envelope fields (all keyword-only, all defaulted):
+
+    * ``id`` -- unique id, a uuid4 hex string by default;
+    * ``time`` -- an aware datetime, normalised to UTC; now by default;
+    * ``source`` -- where the event came from (``""`` by default);
+    * ``correlation_id`` / ``causation_id`` -- set by ``Context.publish`` so a
+      chain of follow-up events can be traced to the event that started it.
+
+    Every subclass has a stable type name, :meth:`event_type`, used on the
+    wire (CloudEvents ``type``) and to decode events back into their class.
+    The default is ``module.QualName``; override it with a class keyword,
+    ``class OrderPlaced(Event, type_name="shop.OrderPlaced")``, so that the
+    name survives moving the class.
+    """
+
+    id: str = attrs.field(factory=_new_id)
+    time: datetime = attrs.field(factory=_now, converter=_aware_utc)
+    source: str = ""
+    correlation_id: str | None = None
+    causation_id: str | None = None
+
+    __event_type_name__: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, *, type_name: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if type_name is not None:
+            if not type_name or not isinstance(type_name, str):
+                raise TypeError(f"{cls.__qualname__}: type_name must be a non-empty string")
+            cls.__event_type_name__ = type_name
+        elif "__event_type_name__" not in cls.__dict__:
+            # attrs rebuilds slotted classes and copies the class dict; a name
+            # inherited from a parent must not leak onto the child.
+            cls.__event_type_name__ = None
+        _register(cls)
+
+    @classmethod
+    def event_type(cls) -> str:
+        """The stable type name of this event class (``module.QualName`` by default)."""
+        return cls.__event_type_name__ or f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _register(cls: type[Event]) -> None:
+    name = cls.event_type()
+    previous = _REGISTRY.get(name)
+    if (
+        previous is not None
+        and previous is not cls
+        and (previous.__module__, previous.__qualname__) != (cls.__module__, cls.__qualname__)
+    ):
+        raise TypeError(
+            f"event type name {name!r} of {cls.__module__}.{cls.__qualname__} is already "
+            f"used by {previous.__module__}.{previous.__qualname__}; "
+            "give one of them another type_name=..."
+        )
+    # A redefinition of the same class (attrs' slotted rebuild, a reloaded
+    # module, a class defined inside a function called twice) replaces the old one.
+    _REGISTRY[name] = cls
+
+
+_REGISTRY[Event.event_type()] = Event
+
+
+def event_class(type_name: str) -> type[Event]:
+    """Return the registered event class whose :meth:`Event.event_type` is *type_name*.
+
+    Raises:
+        SerializationError: no class of that name has been defined (imported) yet.
+    """
+    try:
+        return _REGISTRY[type_name]
+    except KeyError:
+        raise SerializationError(
+            f"unknown event type {type_name!r}: no Event subclass with that type name "
+            "is defined in this process; import the module that defines it before decoding"
+        ) from None
+
+
+def registered_event_types() -> dict[str, type[Event]]:
+    """A snapshot of every registered event type, by type name."""
+    return dict(_REGISTRY)

@@ -1,0 +1,134 @@
+"""Every error eventbus raises.
+
+The tree::
+
+    EventBusError
+    ├── BusClosed              (RuntimeError)  publish after the bus closed
+    ├── BusFull                (anyio.WouldBlock) publish_nowait on a full queue
+    ├── PatternError           (ValueError)    an invalid ``where=`` pattern
+    ├── ScheduleError          (ValueError)    an invalid cron/rate/at expression
+    ├── InvocationError                        ``bus.invoke`` whose handler failed
+    ├── HandlerTimeout         (TimeoutError)  a handler ran past its timeout
+    ├── UnknownSubscription    (LookupError)   no subscription has that name
+    ├── DuplicateSubscription  (ValueError)    a subscription name is taken
+    └── SerializationError     (ValueError)    an event cannot be encoded/decoded
+
+Each also subclasses the builtin it is most like, so ``except ValueError``
+keeps working for code that does not know eventbus.
+Messages say what was wrong, where, and what to do about it.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any
+
+import anyio
+
+__all__ = [
+    "BusClosed",
+    "BusFull",
+    "DuplicateSubscription",
+    "EventBusError",
+    "HandlerTimeout",
+    "InvocationError",
+    "PatternError",
+    "ScheduleError",
+    "SerializationError",
+    "UnknownSubscription",
+]
+
+
+class EventBusError(Exception):
+    """Base class of every error eventbus raises."""
+
+
+class BusClosed(EventBusError, RuntimeError):
+    """The bus is closed (or closing) and accepts no new events or subscriptions."""
+
+
+class BusFull(EventBusError, anyio.WouldBlock):
+    """``publish_nowait`` found a matching subscription's queue full.
+
+    Nothing was enqueued anywhere: the event was not accepted. Use
+    ``await bus.publish(event)`` to wait for room instead, or raise the
+    subscription's ``queue_size``.
+    """
+
+
+class PatternError(EventBusError, ValueError):
+    """A content pattern (``where=``) is invalid; the message names the JSON path."""
+
+    def __init__(self, message: str, *, path: str = "where") -> None:
+        super().__init__(f"{path}: {message}" if path else message)
+        self.path = path
+        self.reason = message
+
+
+class ScheduleError(EventBusError, ValueError):
+    """A schedule expression is invalid; the message names the field and why."""
+
+
+class HandlerTimeout(EventBusError, TimeoutError):
+    """A handler ran longer than its subscription's ``timeout``."""
+
+
+class UnknownSubscription(EventBusError, LookupError):
+    """No subscription has the given name."""
+
+
+class DuplicateSubscription(EventBusError, ValueError):
+    """A subscription with that name already exists on this bus."""
+
+
+class SerializationError(EventBusError, ValueError):
+    """An event could not be encoded to, or decoded from, its wire form."""
+
+
+class InvocationError(EventBusError):
+    """``bus.invoke`` ran the handler and it failed.
+
+    Carries the failure in AWS Lambda's error shape: :attr:`error_type`,
+    :attr:`error_message` and :attr:`stack_trace` (a list of lines);
+    :meth:`to_dict` renders ``{"errorType", "errorMessage", "stackTrace"}``.
+    The original exception is ``__cause__``.
+    """
+
+    def __init__(
+        self,
+        subscription: str,
+        error_type: str,
+        error_message: str,
+        stack_trace: list[str],
+    ) -> None:
+        super().__init__(f"{subscription!r} failed: {error_type}: {error_message}")
+        self.subscription = subscription
+        self.error_type = error_type
+        self.error_message = error_message
+        self.stack_trace = stack_trace
+
+    @classmethod
+    def from_exception(cls, subscription: str, exc: BaseException) -> InvocationError:
+        """Build the Lambda-shaped error for *exc* raised by *subscription*'s handler."""
+        info = error_info(exc)
+        err = cls(subscription, info["errorType"], info["errorMessage"], info["stackTrace"])
+        err.__cause__ = exc
+        return err
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return ``{"errorType", "errorMessage", "stackTrace"}`` as AWS Lambda does."""
+        return {
+            "errorType": self.error_type,
+            "errorMessage": self.error_message,
+            "stackTrace": list(self.stack_trace),
+        }
+
+
+def error_info(exc: BaseException) -> dict[str, Any]:
+    """Describe *exc* in Lambda's error shape (``errorType``, ``errorMessage``, ``stackTrace``)."""
+    frames = traceback.format_tb(exc.__traceback__)
+    return {
+        "errorType": type(exc).__name__,
+        "errorMessage": str(exc),
+        "stackTrace": [line.rstrip("\n") for line in frames],
+    }

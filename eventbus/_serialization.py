@@ -1,0 +1,418 @@
+"""CloudEvents 1.0 JSON (structured mode) for :class:`~eventbus.Event`.
+
+Events cross process boundaries as plain JSON, decoded only into registered
+event classes -- never pickle. Field values are encoded from the field's
+declared type: ``datetime`` as RFC 3339 text, ``bytes`` as base64,
+``Decimal`` as a decimal string, sets and tuples as arrays, attrs classes as
+objects. Where the declared type says nothing (``Any``, a union of several
+types), non-JSON values are tagged with one-key objects -- ``{"$bytes": ...}``,
+``{"$decimal": ...}``, ``{"$set": [...]}``, ``{"$datetime": ...}`` -- so that
+they come back as the same Python type.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import functools
+import json
+import math
+import types
+import typing
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import attrs
+
+from ._events import Event, event_class
+from ._exceptions import SerializationError
+
+__all__ = ["from_cloudevent", "to_cloudevent"]
+
+_ENVELOPE = frozenset({"id", "time", "source", "correlation_id", "causation_id"})
+_EMPTY_SOURCE = "/"
+_TAGS = ("$bytes", "$decimal", "$set", "$datetime", "$map")
+
+Encoder = Callable[[Any, str], Any]
+Decoder = Callable[[Any, str], Any]
+
+
+def to_cloudevent(event: Event) -> dict[str, Any]:
+    """Render *event* as a CloudEvents 1.0 structured-mode JSON object (a dict).
+
+    The envelope maps to CloudEvents attributes (``id``, ``source``, ``type``
+    from :meth:`Event.event_type`, ``time``); ``correlation_id`` and
+    ``causation_id`` become the extension attributes ``correlationid`` and
+    ``causationid``; the declared fields become ``data``. An empty ``source``
+    is written as ``"/"`` (CloudEvents requires a non-empty source).
+
+    Raises:
+        SerializationError: a field holds a value JSON cannot carry (the
+            message names the field).
+    """
+    if not isinstance(event, Event):
+        raise SerializationError(
+            f"to_cloudevent() takes an Event instance, got {type(event).__name__}"
+        )
+    cls = type(event)
+    data = {name: encode(getattr(event, name), name) for name, encode, _ in _codec(cls)}
+    out: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": event.id,
+        "source": event.source or _EMPTY_SOURCE,
+        "type": cls.event_type(),
+        "time": _format_time(event.time),
+        "datacontenttype": "application/json",
+        "data": data,
+    }
+    if event.correlation_id is not None:
+        out["correlationid"] = event.correlation_id
+    if event.causation_id is not None:
+        out["causationid"] = event.causation_id
+    return out
+
+
+def from_cloudevent(document: Mapping[str, Any] | str | bytes) -> Event:
+    """Decode a CloudEvents 1.0 structured-mode document into its registered event class.
+
+    Accepts the parsed dict or its JSON text. Unknown extra ``data`` fields
+    are ignored, so older readers accept newer writers.
+
+    Raises:
+        SerializationError: the document is not CloudEvents 1.0, its ``type``
+            is not a registered :class:`Event` subclass, or a field is missing
+            or of the wrong shape (the message names it).
+    """
+    if isinstance(document, str | bytes | bytearray):
+        try:
+            document = json.loads(document)
+        except ValueError as exc:
+            raise SerializationError(f"CloudEvent is not valid JSON: {exc}") from None
+    if not isinstance(document, Mapping):
+        raise SerializationError(
+            f"a CloudEvent must be a JSON object, got {type(document).__name__}"
+        )
+    version = document.get("specversion")
+    if version != "1.0":
+        raise SerializationError(
+            f"specversion: expected '1.0', got {version!r}; only CloudEvents 1.0 is supported"
+        )
+    for required in ("id", "source", "type"):
+        value = document.get(required)
+        if not isinstance(value, str) or not value:
+            raise SerializationError(f"{required}: a CloudEvent needs a non-empty string")
+    cls = event_class(document["type"])
+    data = document.get("data", {})
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise SerializationError(
+            f"data: expected a JSON object for {cls.event_type()}, got {type(data).__name__}"
+        )
+    kwargs: dict[str, Any] = {}
+    for name, _, decode in _codec(cls):
+        if name in data:
+            kwargs[name] = decode(data[name], f"data.{name}")
+    kwargs["id"] = document["id"]
+    source = document["source"]
+    kwargs["source"] = "" if source == _EMPTY_SOURCE else source
+    if "time" in document and document["time"] is not None:
+        kwargs["time"] = _parse_time(document["time"], "time")
+    for ext, field in (("correlationid", "correlation_id"), ("causationid", "causation_id")):
+        value = document.get(ext)
+        if value is not None:
+            if not isinstance(value, str):
+                raise SerializationError(f"{ext}: expected a string, got {type(value).__name__}")
+            kwargs[field] = value
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise SerializationError(f"data: cannot build {cls.event_type()}: {exc}") from exc
+
+
+# -- per-class codecs, built once -------------------------------------------------
+
+
+@functools.cache
+def _codec(cls: type) -> tuple[tuple[str, Encoder, Decoder], ...]:
+    hints = _hints(cls)
+    out = []
+    for field in attrs.fields(cls):
+        if field.name in _ENVELOPE:
+            continue
+        hint = hints.get(field.name, Any)
+        out.append((field.name, _encoder(hint), _decoder(hint)))
+    return tuple(out)
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(cls)
+    except Exception:  # a forward reference to a local name: fall back per field
+        return {
+            f.name: f.type for f in attrs.fields(cls) if f.type is not None and not isinstance(f.type, str)
+        }
+
+
+def _strip(hint: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is typing.Annotated:
+        return _strip(typing.get_args(hint)[0])
+    return hint
+
+
+def _encoder(hint: Any) -> Encoder:
+    hint = _strip(hint)
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if hint in (str, bool, int):
+        return _identity_json
+    if hint is float:
+        return _encode_float
+    if hint is datetime:
+        return lambda v, p: _format_time(v)
+    if hint in (bytes, bytearray):
+        return lambda v, p: base64.b64encode(v).decode("ascii")
+    if hint is Decimal:
+        return lambda v, p: str(v)
+    if origin is typing.Literal:
+        return _identity_json
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return lambda v, p: v.value
+    if origin in (typing.Union, types.UnionType):
+        arms = [a for a in args if a is not type(None)]
+        if len(arms) == 1:
+            inner = _encoder(arms[0])
+            return lambda v, p: None if v is None else inner(v, p)
+        return _encode_dynamic
+    if origin in (dict, Mapping, typing.Mapping, typing.MutableMapping) or (
+        isinstance(origin, type) and issubclass(origin, Mapping)
+    ):
+        value_enc = _encoder(args[1]) if len(args) == 2 else _encode_dynamic
+        return lambda v, p: {
+            _key(k, p): value_enc(x, f"{p}.{k}") for k, x in v.items()
+        }
+    if origin in (list, tuple, set, frozenset) or (
+        origin is not None and origin.__name__ in ("Sequence", "Set", "AbstractSet")
+    ):
+        item = args[0] if args and (origin is not tuple or args[-1] is Ellipsis) else Any
+        item_enc = _encoder(item)
+        return lambda v, p: [item_enc(x, f"{p}[{i}]") for i, x in enumerate(v)]
+    if isinstance(hint, type) and attrs.has(hint):
+        return lambda v, p: _encode_attrs(v, p)
+    return _encode_dynamic
+
+
+def _decoder(hint: Any) -> Decoder:
+    hint = _strip(hint)
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if hint is str:
+        return _expect(str)
+    if hint is bool:
+        return _expect(bool)
+    if hint is int:
+        return _decode_int
+    if hint is float:
+        return _decode_float
+    if hint is datetime:
+        return _parse_time
+    if hint in (bytes, bytearray):
+        return _decode_bytes
+    if hint is Decimal:
+        return _decode_decimal
+    if origin is typing.Literal:
+        return lambda v, p: v
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        enum_cls = hint
+        return lambda v, p: _wrap(lambda: enum_cls(v), p)
+    if origin in (typing.Union, types.UnionType):
+        arms = [a for a in args if a is not type(None)]
+        if len(arms) == 1:
+            inner = _decoder(arms[0])
+            return lambda v, p: None if v is None else inner(v, p)
+        return _decode_dynamic
+    if origin in (dict, Mapping, typing.Mapping, typing.MutableMapping) or (
+        isinstance(origin, type) and issubclass(origin, Mapping)
+    ):
+        value_dec = _decoder(args[1]) if len(args) == 2 else _decode_dynamic
+
+        def decode_map(v: Any, p: str) -> Any:
+            if not isinstance(v, Mapping):
+                raise SerializationError(f"{p}: expected an object, got {type(v).__name__}")
+            return {k: value_dec(x, f"{p}.{k}") for k, x in v.items()}
+
+        return decode_map
+    if origin in (list, tuple, set, frozenset) or (
+        origin is not None and origin.__name__ in ("Sequence", "Set", "AbstractSet")
+    ):
+        item = args[0] if args and (origin is not tuple or args[-1] is Ellipsis) else Any
+        item_dec = _decoder(item)
+        build: Callable[[list[Any]], Any]
+        if origin is tuple:
+            build = tuple
+        elif origin is set or origin.__name__ in ("Set", "AbstractSet"):
+            build = set
+        elif origin is frozenset:
+            build = frozenset
+        else:
+            build = list
+
+        def decode_seq(v: Any, p: str) -> Any:
+            if not isinstance(v, list):
+                raise SerializationError(f"{p}: expected an array, got {type(v).__name__}")
+            return build([item_dec(x, f"{p}[{i}]") for i, x in enumerate(v)])
+
+        return decode_seq
+    if isinstance(hint, type) and attrs.has(hint):
+        target = hint
+        return lambda v, p: _decode_attrs(target, v, p)
+    return _decode_dynamic
+
+
+def _key(k: Any, path: str) -> str:
+    if not isinstance(k, str):
+        raise SerializationError(f"{path}: mapping keys must be strings, got {type(k).__name__}")
+    return k
+
+
+def _identity_json(v: Any, p: str) -> Any:
+    return v
+
+
+def _encode_float(v: Any, p: str) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        raise SerializationError(f"{p}: {v!r} cannot be represented in JSON")
+    return v
+
+
+def _encode_attrs(v: Any, p: str) -> dict[str, Any]:
+    return {name: enc(getattr(v, name), f"{p}.{name}") for name, enc, _ in _codec(type(v))}
+
+
+def _decode_attrs(cls: type, v: Any, p: str) -> Any:
+    if not isinstance(v, Mapping):
+        raise SerializationError(f"{p}: expected an object, got {type(v).__name__}")
+    kwargs = {name: dec(v[name], f"{p}.{name}") for name, _, dec in _codec(cls) if name in v}
+    return _wrap(lambda: cls(**kwargs), p)
+
+
+def _encode_dynamic(v: Any, p: str) -> Any:
+    if v is None or isinstance(v, bool | int | str):
+        return v
+    if isinstance(v, float):
+        return _encode_float(v, p)
+    if isinstance(v, bytes | bytearray):
+        return {"$bytes": base64.b64encode(v).decode("ascii")}
+    if isinstance(v, Decimal):
+        return {"$decimal": str(v)}
+    if isinstance(v, datetime):
+        return {"$datetime": _format_time(v)}
+    if isinstance(v, set | frozenset):
+        items = [_encode_dynamic(x, f"{p}[]") for x in v]
+        return {"$set": sorted(items, key=json.dumps)}
+    if isinstance(v, list | tuple):
+        return [_encode_dynamic(x, f"{p}[{i}]") for i, x in enumerate(v)]
+    if isinstance(v, Mapping):
+        out = {_key(k, p): _encode_dynamic(x, f"{p}.{k}") for k, x in v.items()}
+        if len(out) == 1 and next(iter(out)) in _TAGS:
+            return {"$map": out}
+        return out
+    if attrs.has(type(v)):
+        return _encode_attrs(v, p)
+    raise SerializationError(
+        f"{p}: {type(v).__name__} values cannot be serialized; use JSON types, "
+        "bytes, Decimal, datetime, sets, or attrs classes"
+    )
+
+
+def _decode_dynamic(v: Any, p: str) -> Any:
+    if isinstance(v, list):
+        return [_decode_dynamic(x, f"{p}[{i}]") for i, x in enumerate(v)]
+    if isinstance(v, Mapping):
+        if len(v) == 1:
+            tag, inner = next(iter(v.items()))
+            if tag == "$bytes":
+                return _decode_bytes(inner, p)
+            if tag == "$decimal":
+                return _decode_decimal(inner, p)
+            if tag == "$datetime":
+                return _parse_time(inner, p)
+            if tag == "$set":
+                return {_hashable(_decode_dynamic(x, p)) for x in inner}
+            if tag == "$map":
+                return {k: _decode_dynamic(x, f"{p}.{k}") for k, x in inner.items()}
+        return {k: _decode_dynamic(x, f"{p}.{k}") for k, x in v.items()}
+    return v
+
+
+def _hashable(v: Any) -> Any:
+    return frozenset(v) if isinstance(v, set) else v
+
+
+def _expect(kind: type) -> Decoder:
+    def check(v: Any, p: str) -> Any:
+        if not isinstance(v, kind):
+            raise SerializationError(
+                f"{p}: expected {kind.__name__}, got {type(v).__name__} {v!r:.60}"
+            )
+        return v
+
+    return check
+
+
+def _decode_int(v: Any, p: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int | str):
+        raise SerializationError(f"{p}: expected an integer, got {type(v).__name__} {v!r:.60}")
+    return _wrap(lambda: int(v), p)
+
+
+def _decode_float(v: Any, p: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise SerializationError(f"{p}: expected a number, got {type(v).__name__} {v!r:.60}")
+    return float(v)
+
+
+def _decode_bytes(v: Any, p: str) -> bytes:
+    if not isinstance(v, str):
+        raise SerializationError(f"{p}: expected base64 text, got {type(v).__name__}")
+    try:
+        return base64.b64decode(v, validate=True)
+    except (binascii.Error, ValueError):
+        raise SerializationError(f"{p}: {v!r:.60} is not valid base64") from None
+
+
+def _decode_decimal(v: Any, p: str) -> Decimal:
+    if isinstance(v, bool) or not isinstance(v, str | int | float):
+        raise SerializationError(f"{p}: expected a decimal string, got {type(v).__name__}")
+    try:
+        return Decimal(str(v))
+    except InvalidOperation:
+        raise SerializationError(f"{p}: {v!r:.60} is not a decimal number") from None
+
+
+def _format_time(value: datetime) -> str:
+    text = value.astimezone(UTC).isoformat()
+    return text.removesuffix("+00:00") + "Z"
+
+
+def _parse_time(v: Any, p: str) -> datetime:
+    if not isinstance(v, str):
+        raise SerializationError(f"{p}: expected an RFC 3339 timestamp, got {type(v).__name__}")
+    try:
+        parsed = datetime.fromisoformat(v)
+    except ValueError:
+        raise SerializationError(f"{p}: {v!r:.60} is not an RFC 3339 timestamp") from None
+    if parsed.tzinfo is None:
+        raise SerializationError(f"{p}: {v!r} has no UTC offset; RFC 3339 requires one")
+    return parsed.astimezone(UTC)
+
+
+def _wrap(make: Callable[[], Any], p: str) -> Any:
+    try:
+        return make()
+    except (TypeError, ValueError) as exc:
+        raise SerializationError(f"{p}: {exc}") from exc
