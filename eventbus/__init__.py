@@ -1,5 +1,17 @@
 """eventbus: an embeddable, typed anyio/asyncio event bus with the AWS Lambda event model."""
 
+import contextlib
+
+from ._blocking import BlockingBus as BlockingBus
+from ._bus import Bus as Bus
+from ._bus import Receipt as Receipt
+from ._clock import Clock as Clock
+from ._clock import RealClock as RealClock
+from ._context import Context as Context
+from ._deadletter import DeadLetter as DeadLetter
+from ._deadletter import DeadLetterSink as DeadLetterSink
+from ._deadletter import ErrorInfo as ErrorInfo
+from ._deadletter import MemoryDeadLetters as MemoryDeadLetters
 from ._events import Event as Event
 from ._exceptions import BusClosed as BusClosed
 from ._exceptions import BusFull as BusFull
@@ -7,12 +19,21 @@ from ._exceptions import DuplicateSubscription as DuplicateSubscription
 from ._exceptions import EventBusError as EventBusError
 from ._exceptions import HandlerTimeout as HandlerTimeout
 from ._exceptions import InvocationError as InvocationError
+from ._exceptions import LoopDetected as LoopDetected
 from ._exceptions import PatternError as PatternError
 from ._exceptions import ScheduleError as ScheduleError
 from ._exceptions import SerializationError as SerializationError
 from ._exceptions import UnknownSubscription as UnknownSubscription
+from ._metrics import SubscriptionMetrics as SubscriptionMetrics
+from ._retry import DeadLetterCondition as DeadLetterCondition
+from ._retry import ExponentialBackoff as ExponentialBackoff
+from ._retry import GiveUp as GiveUp
+from ._retry import NoRetry as NoRetry
+from ._retry import RetryPolicy as RetryPolicy
 from ._serialization import from_cloudevent as from_cloudevent
 from ._serialization import to_cloudevent as to_cloudevent
+from ._subscription import Handler as Handler
+from ._subscription import Subscription as Subscription
 from .sources.logs import LogRecord as LogRecord
 from .sources.objects import ObjectCreated as ObjectCreated
 from .sources.objects import ObjectRemoved as ObjectRemoved
@@ -21,20 +42,39 @@ from .sources.tables import TableChange as TableChange
 from .sources.topics import TopicMessage as TopicMessage
 
 __all__ = (
+    "BlockingBus",
+    "Bus",
     "BusClosed",
     "BusFull",
+    "Clock",
+    "Context",
+    "DeadLetter",
+    "DeadLetterCondition",
+    "DeadLetterSink",
     "DuplicateSubscription",
+    "ErrorInfo",
     "Event",
     "EventBusError",
+    "ExponentialBackoff",
+    "GiveUp",
+    "Handler",
     "HandlerTimeout",
     "InvocationError",
     "LogRecord",
+    "LoopDetected",
+    "MemoryDeadLetters",
+    "NoRetry",
     "ObjectCreated",
     "ObjectRemoved",
     "PatternError",
+    "RealClock",
+    "Receipt",
+    "RetryPolicy",
     "ScheduleError",
     "ScheduledEvent",
     "SerializationError",
+    "Subscription",
+    "SubscriptionMetrics",
     "TableChange",
     "TopicMessage",
     "UnknownSubscription",
@@ -43,3 +83,16 @@ __all__ = (
 )
 
 __version__ = "0.1.0.dev0"
+
+
+def _fixup_module_metadata() -> None:
+    """Make public objects report ``eventbus`` as their module (cleaner reprs and tracebacks)."""
+    for name in __all__:
+        obj = globals()[name]
+        if getattr(obj, "__module__", "").startswith("eventbus.") and hasattr(obj, "__qualname__"):
+            with contextlib.suppress(AttributeError, TypeError):
+                obj.__module__ = "eventbus"
+
+
+_fixup_module_metadata()
+del _fixup_module_metadata

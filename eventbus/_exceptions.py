@@ -9,6 +9,7 @@ The tree::
     ├── ScheduleError          (ValueError)    an invalid cron/rate/at expression
     ├── InvocationError                        ``bus.invoke`` whose handler failed
     ├── HandlerTimeout         (TimeoutError)  a handler ran past its timeout
+    ├── LoopDetected           (RuntimeError)  a chain of follow-up events ran too deep
     ├── UnknownSubscription    (LookupError)   no subscription has that name
     ├── DuplicateSubscription  (ValueError)    a subscription name is taken
     └── SerializationError     (ValueError)    an event cannot be encoded/decoded
@@ -32,6 +33,7 @@ __all__ = [
     "EventBusError",
     "HandlerTimeout",
     "InvocationError",
+    "LoopDetected",
     "PatternError",
     "ScheduleError",
     "SerializationError",
@@ -71,6 +73,14 @@ class ScheduleError(EventBusError, ValueError):
 
 class HandlerTimeout(EventBusError, TimeoutError):
     """A handler ran longer than its subscription's ``timeout``."""
+
+
+class LoopDetected(EventBusError, RuntimeError):
+    """A chain of follow-up events (``ctx.publish``) exceeded the bus's ``max_chain_depth``.
+
+    The event that would have gone one level deeper is dead-lettered with
+    condition ``RecursiveLoop`` instead of being delivered.
+    """
 
 
 class UnknownSubscription(EventBusError, LookupError):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
-import functools
 import json
 import math
 import types
@@ -136,8 +135,17 @@ def from_cloudevent(document: Mapping[str, Any] | str | bytes) -> Event:
 # -- per-class codecs, built once -------------------------------------------------
 
 
-@functools.cache
 def _codec(cls: type) -> tuple[tuple[str, Encoder, Decoder], ...]:
+    codec = _CODECS.get(cls)
+    if codec is None:
+        codec = _CODECS[cls] = _build_codec(cls)
+    return codec
+
+
+_CODECS: dict[type, tuple[tuple[str, Encoder, Decoder], ...]] = {}
+
+
+def _build_codec(cls: type) -> tuple[tuple[str, Encoder, Decoder], ...]:
     hints = _hints(cls)
     out = []
     for field in attrs.fields(cls):
@@ -153,7 +161,9 @@ def _hints(cls: type) -> dict[str, Any]:
         return typing.get_type_hints(cls)
     except Exception:  # a forward reference to a local name: fall back per field
         return {
-            f.name: f.type for f in attrs.fields(cls) if f.type is not None and not isinstance(f.type, str)
+            f.name: f.type
+            for f in attrs.fields(cls)
+            if f.type is not None and not isinstance(f.type, str)
         }
 
 
@@ -192,9 +202,7 @@ def _encoder(hint: Any) -> Encoder:
         isinstance(origin, type) and issubclass(origin, Mapping)
     ):
         value_enc = _encoder(args[1]) if len(args) == 2 else _encode_dynamic
-        return lambda v, p: {
-            _key(k, p): value_enc(x, f"{p}.{k}") for k, x in v.items()
-        }
+        return lambda v, p: {_key(k, p): value_enc(x, f"{p}.{k}") for k, x in v.items()}
     if origin in (list, tuple, set, frozenset) or (
         origin is not None and origin.__name__ in ("Sequence", "Set", "AbstractSet")
     ):
@@ -367,7 +375,8 @@ def _expect(kind: type) -> Decoder:
 def _decode_int(v: Any, p: str) -> int:
     if isinstance(v, bool) or not isinstance(v, int | str):
         raise SerializationError(f"{p}: expected an integer, got {type(v).__name__} {v!r:.60}")
-    return _wrap(lambda: int(v), p)
+    result: int = _wrap(lambda: int(v), p)
+    return result
 
 
 def _decode_float(v: Any, p: str) -> float:

@@ -1,0 +1,721 @@
+"""The :class:`Bus`: where events are published, routed and delivered."""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any, Final, NamedTuple, TypeVar, final
+
+import anyio
+import anyio.abc
+import anyio.from_thread
+import anyio.lowlevel
+import attrs
+
+from ._clock import Clock, RealClock
+from ._deadletter import DeadLetter, DeadLetterSink, MemoryDeadLetters
+from ._dispatch import Router
+from ._events import Event
+from ._exceptions import (
+    BusClosed,
+    BusFull,
+    DuplicateSubscription,
+    InvocationError,
+    LoopDetected,
+    UnknownSubscription,
+)
+from ._metrics import SubscriptionMetrics
+from ._retry import DeadLetterCondition, ExponentialBackoff, RetryPolicy
+from ._subscription import (
+    Handler,
+    KeyFunction,
+    Matcher,
+    Subscription,
+    default_name,
+    inspect_handler,
+)
+
+__all__ = ["Bus", "Receipt"]
+
+logger = logging.getLogger("eventbus")
+
+H = TypeVar("H", bound=Handler)
+
+DEFAULT_QUEUE_SIZE: Final = 1024
+DEFAULT_MAX_CHAIN_DEPTH: Final = 16
+_DEPTH_MEMORY: Final = 65_536  # follow-up events whose chain depth we remember
+
+
+class Receipt(NamedTuple):
+    """Proof that an event was accepted, returned by :meth:`Bus.publish`.
+
+    Attributes:
+        event_id: the event's id.
+        subscriptions: names of the subscriptions that accepted it; empty
+            when no subscription matched (the event was unrouted).
+    """
+
+    event_id: str
+    subscriptions: tuple[str, ...]
+
+
+class _State(enum.Enum):
+    NEW = "new"
+    RUNNING = "running"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+@final
+class Bus:
+    """An in-process event bus with Lambda's delivery model.
+
+    Use it as an async context manager; leaving the block stops intake and
+    drains gracefully (every accepted event is handled or dead-lettered)::
+
+        async with Bus() as bus:
+            bus.subscribe(OrderPlaced, send_receipt)
+            await bus.publish(OrderPlaced("o-1"))
+
+    If the block exits with an exception (or is cancelled), the bus does not
+    wait: queued, in-flight and retrying events are dead-lettered with
+    condition ``Shutdown`` and the workers are cancelled.
+
+    Args:
+        transport: carries events between processes; ``None`` (the default)
+            delivers in memory. Broker transports arrive with the
+            ``eventbus[nats]`` and ``eventbus[redis]`` extras.
+        dead_letters: the bus-wide :class:`~eventbus.DeadLetterSink`
+            (default: a new :class:`~eventbus.MemoryDeadLetters`), available
+            as :attr:`dead_letters`.
+        retry: the bus-wide default :class:`~eventbus.RetryPolicy`
+            (default: ``ExponentialBackoff()``).
+        clock: the :class:`~eventbus.Clock` for delays and timeouts
+            (default: the real clock; tests use ``eventbus.testing.FakeClock``).
+        max_chain_depth: how deep a chain of ``ctx.publish`` follow-ups may
+            go before it is cut as a recursive loop.
+    """
+
+    __slots__ = (
+        "_depths",
+        "_drain_waiter",
+        "_fallback",
+        "_loop_thread",
+        "_max_chain_depth",
+        "_outstanding",
+        "_router",
+        "_shutting_down",
+        "_state",
+        "_subs",
+        "_tg",
+        "_token",
+        "clock",
+        "dead_letters",
+        "retry",
+    )
+
+    def __init__(
+        self,
+        *,
+        transport: object | None = None,
+        dead_letters: DeadLetterSink | None = None,
+        retry: RetryPolicy | None = None,
+        clock: Clock | None = None,
+        max_chain_depth: int = DEFAULT_MAX_CHAIN_DEPTH,
+    ) -> None:
+        if transport is not None:
+            raise TypeError(
+                f"Bus(transport={transport!r}): only the in-memory transport is available in "
+                "this version; leave transport=None"
+            )
+        if dead_letters is not None and not isinstance(dead_letters, DeadLetterSink):
+            raise TypeError(
+                f"Bus(dead_letters=...) needs a DeadLetterSink (an object with "
+                f"'async def put(letter)'), got {type(dead_letters).__name__}"
+            )
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError(
+                f"Bus(retry=...) needs a RetryPolicy such as ExponentialBackoff() or NoRetry(), "
+                f"got {type(retry).__name__}"
+            )
+        if clock is not None and not isinstance(clock, Clock):
+            raise TypeError(
+                f"Bus(clock=...) needs a Clock such as eventbus.testing.FakeClock(), "
+                f"got {type(clock).__name__}"
+            )
+        if (
+            isinstance(max_chain_depth, bool)
+            or not isinstance(max_chain_depth, int)
+            or max_chain_depth < 1
+        ):
+            raise ValueError(
+                f"Bus(max_chain_depth=...) must be an int >= 1, got {max_chain_depth!r}"
+            )
+        self.dead_letters: DeadLetterSink = (
+            dead_letters if dead_letters is not None else MemoryDeadLetters()
+        )
+        self.retry: RetryPolicy = retry if retry is not None else ExponentialBackoff()
+        self.clock: Clock = clock if clock is not None else RealClock()
+        self._max_chain_depth = max_chain_depth
+        self._router = Router()
+        self._subs: dict[str, Subscription] = {}
+        self._state = _State.NEW
+        self._shutting_down = False
+        self._outstanding = 0
+        self._drain_waiter: anyio.Event | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._token: anyio.lowlevel.EventLoopToken | None = None
+        self._loop_thread: int | None = None
+        self._depths: OrderedDict[str, int] = OrderedDict()
+        self._fallback: MemoryDeadLetters | None = None
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def __aenter__(self) -> Bus:
+        if self._state is not _State.NEW:
+            raise RuntimeError(
+                "this Bus was already started; create a new Bus() for each 'async with' block"
+            )
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._tg = tg
+        self._token = anyio.lowlevel.current_token()
+        self._loop_thread = threading.get_ident()
+        self._state = _State.RUNNING
+        for sub in self._subs.values():
+            tg.start_soon(sub.run)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        tg = self._tg
+        if tg is None:  # pragma: no cover - __aenter__ failed
+            return None
+        try:
+            if exc_type is None:
+                self._state = _State.CLOSING
+                try:
+                    await self.drain()
+                except BaseException:
+                    await self._shutdown()
+                    raise
+            else:
+                await self._shutdown()
+        finally:
+            self._state = _State.CLOSED
+            tg.cancel_scope.cancel()
+        return await tg.__aexit__(exc_type, exc, tb)
+
+    async def _shutdown(self) -> None:
+        """Dead-letter everything not yet handled (condition ``Shutdown``)."""
+        self._state = _State.CLOSING
+        self._shutting_down = True
+        with anyio.CancelScope(shield=True):
+            for sub in self._subs.values():
+                for event in sub.abandon_queued():
+                    await sub._give_up(event, None, 0, None, "Shutdown")
+
+    @property
+    def running(self) -> bool:
+        """Whether the bus accepts events from publishers now."""
+        return self._state is _State.RUNNING
+
+    def _closed_error(self) -> BusClosed:
+        if self._state is _State.NEW:
+            return BusClosed(
+                "the bus is not running yet; publish inside 'async with Bus() as bus:' "
+                "(or use BlockingBus from non-async code)"
+            )
+        return BusClosed(
+            "the bus is closed (or closing) and accepts no new events; publish before "
+            "leaving its 'async with' block"
+        )
+
+    # -- subscriptions -------------------------------------------------------------
+
+    def subscribe(
+        self,
+        event_types: type[Event] | tuple[type[Event], ...],
+        handler: Handler,
+        *,
+        name: str | None = None,
+        where: Mapping[str, Any] | Callable[[Any], bool] | None = None,
+        concurrency: int = 1,
+        ordered_by: str | KeyFunction | None = None,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        dead_letter: DeadLetterSink | None = None,
+    ) -> Subscription:
+        """Subscribe *handler* to events of *event_types* (subclasses included).
+
+        Every argument is checked here, so a mistake fails at subscribe time
+        with a message saying what to change -- never at delivery time.
+
+        Args:
+            event_types: an :class:`~eventbus.Event` subclass or a tuple of them.
+            handler: ``async def h(event)`` or ``async def h(event, ctx)``; a
+                plain ``def`` runs in a worker thread so it never blocks the loop.
+            name: the subscription's identity (unique per bus); default: the
+                handler's qualified name.
+            where: a content filter: an EventBridge-style pattern (a mapping)
+                or a predicate ``(event) -> bool``. A predicate that raises
+                dead-letters the event for this subscription (``NotRetryable``).
+            concurrency: how many events are handled at once (worker count).
+            ordered_by: a field name or key function; events with equal keys
+                are handled one at a time in publish order (a failing event
+                holds its key while it waits to be retried).
+            queue_size: accepted events that may wait; beyond it ``publish``
+                waits and ``publish_nowait`` raises :class:`~eventbus.BusFull`.
+            timeout: seconds an attempt may run before it fails with
+                :class:`~eventbus.HandlerTimeout`.
+            retry: this subscription's retry policy (default: the bus's).
+            dead_letter: this subscription's sink (default: the bus's).
+
+        Returns:
+            The :class:`~eventbus.Subscription`.
+
+        Raises:
+            TypeError, ValueError: an argument is invalid (the message says which).
+            DuplicateSubscription: *name* is taken on this bus.
+            BusClosed: the bus is closing or closed.
+        """
+        if self._state in (_State.CLOSING, _State.CLOSED):
+            raise BusClosed("cannot subscribe: the bus is closing or closed")
+        types = _check_event_types(event_types)
+        inspect_handler(handler)
+        if name is None:
+            name = default_name(handler)
+        elif not isinstance(name, str) or not name:
+            raise TypeError(f"subscribe(name=...) must be a non-empty string, got {name!r}")
+        if name in self._subs:
+            raise DuplicateSubscription(
+                f"a subscription named {name!r} already exists on this bus; "
+                "pass a different name=... (names default to the handler's qualified name)"
+            )
+        _check_int("concurrency", concurrency)
+        _check_int("queue_size", queue_size)
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0
+        ):
+            raise ValueError(
+                f"subscribe(timeout=...) must be a number of seconds > 0 or None, got {timeout!r}"
+            )
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError(
+                "subscribe(retry=...) needs a RetryPolicy such as ExponentialBackoff() or "
+                f"NoRetry(), got {type(retry).__name__}"
+            )
+        if dead_letter is not None and not isinstance(dead_letter, DeadLetterSink):
+            raise TypeError(
+                "subscribe(dead_letter=...) needs a DeadLetterSink (an object with "
+                f"'async def put(letter)'), got {type(dead_letter).__name__}"
+            )
+        if ordered_by is not None:
+            _check_ordered_by(ordered_by, types)
+        matcher = _compile_where(where, types)
+        sub = Subscription(
+            self,
+            name=name,
+            event_types=types,
+            handler=handler,
+            where=where,
+            matcher=matcher,
+            concurrency=concurrency,
+            ordered_by=ordered_by,
+            queue_size=queue_size,
+            timeout=None if timeout is None else float(timeout),
+            retry=retry if retry is not None else self.retry,
+            dead_letter=dead_letter if dead_letter is not None else self.dead_letters,
+        )
+        self._subs[name] = sub
+        self._router.add(sub)
+        if self._tg is not None and self._state is _State.RUNNING:
+            self._tg.start_soon(sub.run)
+        return sub
+
+    def on(
+        self,
+        event_types: type[Event] | tuple[type[Event], ...],
+        *,
+        name: str | None = None,
+        where: Mapping[str, Any] | Callable[[Any], bool] | None = None,
+        concurrency: int = 1,
+        ordered_by: str | KeyFunction | None = None,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        timeout: float | None = None,
+        retry: RetryPolicy | None = None,
+        dead_letter: DeadLetterSink | None = None,
+    ) -> Callable[[H], H]:
+        """Decorator form of :meth:`subscribe`; returns the handler unchanged::
+
+        @bus.on(OrderPlaced, concurrency=4)
+        async def send_receipt(event: OrderPlaced) -> None: ...
+        """
+
+        def decorate(handler: H) -> H:
+            self.subscribe(
+                event_types,
+                handler,
+                name=name,
+                where=where,
+                concurrency=concurrency,
+                ordered_by=ordered_by,
+                queue_size=queue_size,
+                timeout=timeout,
+                retry=retry,
+                dead_letter=dead_letter,
+            )
+            return handler
+
+        return decorate
+
+    def subscription(self, name: str) -> Subscription:
+        """The subscription called *name*.
+
+        Raises:
+            UnknownSubscription: there is none (the message suggests close names).
+        """
+        try:
+            return self._subs[name]
+        except KeyError:
+            raise _unknown(name, self._subs) from None
+
+    def has_subscription(self, name: str) -> bool:
+        """Whether a subscription called *name* exists."""
+        return name in self._subs
+
+    def subscriptions(self) -> tuple[Subscription, ...]:
+        """Every subscription, in the order they were made."""
+        return tuple(self._subs.values())
+
+    # -- publishing ----------------------------------------------------------------
+
+    async def publish(self, event: Event) -> Receipt:
+        """Publish *event* (asynchronous invocation of every matching subscription).
+
+        Returns once every matching subscription has accepted the event,
+        waiting -- in FIFO order with other publishers -- while a queue is
+        full (backpressure; counted as ``throttled``). Acceptance is a
+        promise: the event will be handled or dead-lettered.
+
+        Raises:
+            BusClosed: the bus is not running.
+            TypeError: *event* is not an :class:`~eventbus.Event`.
+
+        If cancelled while waiting for room, the subscriptions that had
+        already accepted the event keep it; the others never see it.
+        """
+        if self._state is not _State.RUNNING:
+            raise self._closed_error()
+        return await self._publish(event)
+
+    def publish_nowait(self, event: Event) -> Receipt:
+        """Publish *event* without waiting: all matching subscriptions accept it, or none.
+
+        Raises:
+            BusFull: a matching subscription's queue is full; nothing was enqueued.
+            BusClosed: the bus is not running.
+            TypeError: *event* is not an :class:`~eventbus.Event`.
+        """
+        if self._state is not _State.RUNNING:
+            raise self._closed_error()
+        if not isinstance(event, Event):
+            raise _not_an_event(event)
+        subs, names, rejected = self._route(event)
+        for sub in subs:
+            if not sub.has_room():
+                sub._counters.throttled += 1
+                raise BusFull(
+                    f"subscription {sub.name!r} has {sub.queue_size} events queued "
+                    f"(queue_size={sub.queue_size}); event {event.id} was not published. "
+                    "Use 'await bus.publish(event)' to wait for room, or raise queue_size"
+                )
+        for sub in subs:
+            sub.enqueue(event)
+        for sub, exc in rejected:
+            self._reject(sub, event, exc, "NotRetryable")
+        return Receipt(event.id, names)
+
+    def publish_from_thread(self, event: Event) -> Receipt:
+        """Publish from a thread that is not the bus's event-loop thread.
+
+        Blocks that thread (never the loop) until the event is accepted; for
+        GUI callbacks, hardware interrupts and plain scripts.
+
+        Raises:
+            RuntimeError: called from the event-loop thread itself (use
+                ``await bus.publish(event)`` there).
+            BusClosed: the bus is not running.
+        """
+        if self._token is None:
+            raise self._closed_error()
+        if threading.get_ident() == self._loop_thread:
+            raise RuntimeError(
+                "publish_from_thread() was called on the bus's own event-loop thread; "
+                "use 'await bus.publish(event)' there"
+            )
+        return anyio.from_thread.run(self.publish, event, token=self._token)
+
+    async def publish_to(self, name: str, event: Event) -> Receipt:
+        """Deliver *event* to the one subscription called *name*, bypassing routing.
+
+        Used to redrive dead letters: only that subscription sees the event,
+        and its ``where`` filter is not applied. Waits for room like
+        :meth:`publish`. Allowed while the bus drains on close.
+
+        Raises:
+            UnknownSubscription: no subscription has that name.
+            BusClosed: the bus is not running or draining.
+        """
+        if self._state not in (_State.RUNNING, _State.CLOSING):
+            raise self._closed_error()
+        sub = self.subscription(name)
+        if not isinstance(event, Event):
+            raise _not_an_event(event)
+        if sub.has_room():
+            sub.enqueue(event)
+        else:
+            await sub.wait_for_room()
+            sub.enqueue(event)
+        return Receipt(event.id, (name,))
+
+    async def _publish(self, event: Event) -> Receipt:
+        if not isinstance(event, Event):
+            raise _not_an_event(event)
+        subs, names, rejected = self._route(event)
+        for sub in subs:
+            if sub.has_room():
+                sub.enqueue(event)
+            else:
+                await sub.wait_for_room()
+                sub.enqueue(event)
+        for sub, exc in rejected:
+            self._reject(sub, event, exc, "NotRetryable")
+        return Receipt(event.id, names)
+
+    def _route(
+        self, event: Event
+    ) -> tuple[
+        tuple[Subscription, ...] | list[Subscription],
+        tuple[str, ...],
+        list[tuple[Subscription, BaseException]],
+    ]:
+        plan = self._router.plan(type(event))
+        if not plan.filtered:
+            return plan.unfiltered, plan.names, []
+        subs = list(plan.unfiltered)
+        rejected: list[tuple[Subscription, BaseException]] = []
+        for sub in plan.filtered:
+            try:
+                if sub.contains(event):
+                    subs.append(sub)
+            except Exception as exc:
+                rejected.append((sub, exc))
+        names = tuple(s.name for s in subs) + tuple(s.name for s, _ in rejected)
+        return subs, names, rejected
+
+    def _reject(
+        self, sub: Subscription, event: Event, exc: BaseException, condition: DeadLetterCondition
+    ) -> None:
+        """Accept *event* for *sub* and dead-letter it without running the handler."""
+        c = sub._counters
+        c.accepted += 1
+        c.in_flight += 1
+        self._outstanding += 1
+        self._spawn(sub._give_up, event, exc, 0, None, condition)
+
+    async def _publish_followup(self, event: Event, parent: Event) -> Receipt:
+        """``Context.publish``: publish with chain-depth accounting (loop cutting)."""
+        if self._state not in (_State.RUNNING, _State.CLOSING):
+            raise self._closed_error()
+        if not isinstance(event, Event):
+            raise _not_an_event(event)
+        depth = self._depths.get(parent.id, 0) + 1
+        if depth > self._max_chain_depth:
+            subs, names, rejected = self._route(event)
+            error = LoopDetected(
+                f"event {event.id} ({type(event).event_type()}) would be chain depth {depth}, "
+                f"past max_chain_depth={self._max_chain_depth}: handlers keep publishing "
+                "follow-ups that route back to themselves. It was dead-lettered, not "
+                "delivered; break the loop, or raise Bus(max_chain_depth=...) for deep chains"
+            )
+            logger.error("recursive loop cut: %s", error)
+            for sub in subs:
+                self._reject(sub, event, error, "RecursiveLoop")
+            for sub, _ in rejected:
+                self._reject(sub, event, error, "RecursiveLoop")
+            return Receipt(event.id, names)
+        depths = self._depths
+        depths[event.id] = depth
+        if len(depths) > _DEPTH_MEMORY:
+            depths.popitem(last=False)
+        return await self._publish(event)
+
+    # -- request/response ----------------------------------------------------------
+
+    async def invoke(self, name: str, event: Event) -> Any:
+        """Run subscription *name*'s handler once on *event* and return its result.
+
+        Synchronous invocation, as Lambda's ``RequestResponse``: no queue, no
+        ``where`` filter, no retries; the subscription's ``timeout`` applies.
+        Errors and durations count in the subscription's metrics; the event
+        is not counted as accepted.
+
+        Raises:
+            InvocationError: the handler raised or timed out; it carries
+                Lambda's ``errorType``/``errorMessage``/``stackTrace``.
+            UnknownSubscription: no subscription has that name.
+            TypeError: the subscription does not take this event's type.
+            BusClosed: the bus is not running.
+        """
+        if self._state not in (_State.RUNNING, _State.CLOSING):
+            raise self._closed_error()
+        sub = self.subscription(name)
+        if not isinstance(event, sub.event_types):
+            expected = ", ".join(t.__name__ for t in sub.event_types)
+            raise TypeError(f"subscription {name!r} handles {expected}, not {type(event).__name__}")
+        try:
+            return await sub.invoke(event)
+        except Exception as exc:
+            raise InvocationError.from_exception(name, exc) from exc
+
+    # -- completion and introspection ------------------------------------------------
+
+    async def drain(self) -> None:
+        """Wait until every accepted event is handled or dead-lettered, retries included.
+
+        Events published while waiting (follow-ups included) are waited for too.
+        """
+        while self._outstanding:
+            waiter = self._drain_waiter
+            if waiter is None:
+                waiter = self._drain_waiter = anyio.Event()
+            await waiter.wait()
+
+    def _settle(self) -> None:
+        self._outstanding -= 1
+        if not self._outstanding and self._drain_waiter is not None:
+            self._drain_waiter.set()
+            self._drain_waiter = None
+
+    def metrics(self) -> dict[str, SubscriptionMetrics]:
+        """A snapshot of every subscription's metrics, keyed by subscription name."""
+        return {name: sub.metrics() for name, sub in self._subs.items()}
+
+    @property
+    def outstanding(self) -> int:
+        """Accepted events not yet handled or dead-lettered, over all subscriptions."""
+        return self._outstanding
+
+    # -- internals -------------------------------------------------------------------
+
+    def _spawn(self, fn: Callable[..., Any], *args: Any) -> None:
+        if self._tg is None:  # pragma: no cover - guarded by the state checks
+            raise self._closed_error()
+        self._tg.start_soon(fn, *args)
+
+    async def _store_dead_letter(self, sink: DeadLetterSink, letter: DeadLetter) -> None:
+        exc = letter.exception
+        logger.error(
+            "subscription %r dead-lettered event %s (%s) after %d attempt(s) [%s]: %s: %s",
+            letter.subscription,
+            letter.event.id,
+            type(letter.event).event_type(),
+            letter.attempts,
+            letter.condition,
+            letter.error.error_type,
+            letter.error.error_message,
+            exc_info=(type(exc), exc, exc.__traceback__) if exc is not None else None,
+        )
+        try:
+            await sink.put(letter)
+        except Exception:
+            logger.exception(
+                "dead-letter sink %r failed to store letter %s; keeping it in memory instead",
+                sink,
+                letter.id,
+            )
+            fallback = self.dead_letters
+            if fallback is sink or not isinstance(fallback, MemoryDeadLetters):
+                fallback = self._fallback_sink()
+            fallback.append(letter)
+
+    def _fallback_sink(self) -> MemoryDeadLetters:
+        if self._fallback is None:
+            self._fallback = MemoryDeadLetters()
+        return self._fallback
+
+    def __repr__(self) -> str:
+        return f"<Bus {self._state.value} subscriptions={len(self._subs)} outstanding={self._outstanding}>"
+
+
+def _check_event_types(event_types: object) -> tuple[type[Event], ...]:
+    types = event_types if isinstance(event_types, tuple) else (event_types,)
+    if not types:
+        raise TypeError("subscribe() needs at least one event type, got an empty tuple")
+    for t in types:
+        if not (isinstance(t, type) and issubclass(t, Event)):
+            raise TypeError(
+                f"event_types must be Event subclasses (or a tuple of them), got {t!r}; "
+                "define events as '@attrs.frozen class MyEvent(eventbus.Event): ...'"
+            )
+    return types
+
+
+def _check_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"subscribe({name}=...) must be an int >= 1, got {value!r}")
+
+
+def _check_ordered_by(ordered_by: object, types: tuple[type[Event], ...]) -> None:
+    if callable(ordered_by) and not isinstance(ordered_by, str):
+        return
+    if not isinstance(ordered_by, str) or not ordered_by:
+        raise TypeError(f"ordered_by must be a field name or a key function, got {ordered_by!r}")
+    for t in types:
+        fields = attrs.fields_dict(t)
+        if ordered_by not in fields:
+            hint = difflib.get_close_matches(ordered_by, list(fields), n=1)
+            suggestion = (
+                f'; did you mean "{hint[0]}"?' if hint else f"; fields are {', '.join(fields)}"
+            )
+            raise ValueError(f'ordered_by: {t.__name__} has no field "{ordered_by}"{suggestion}')
+
+
+def _compile_where(where: object, types: tuple[type[Event], ...]) -> Matcher | None:
+    if where is None:
+        return None
+    if isinstance(where, Mapping):
+        raise TypeError("where=<pattern> needs the pattern matcher, which is not available")
+    if callable(where):
+        return where
+    raise TypeError(
+        f"where= must be an EventBridge-style pattern (a dict) or a predicate "
+        f"(event) -> bool, got {type(where).__name__}"
+    )
+
+
+def _not_an_event(value: object) -> TypeError:
+    return TypeError(
+        f"publish() takes an eventbus.Event instance, got {type(value).__name__}; "
+        "define '@attrs.frozen class MyEvent(Event): ...', or convert AWS payloads with "
+        "eventbus.aws.from_lambda_event()"
+    )
+
+
+def _unknown(name: str, known: Mapping[str, object]) -> UnknownSubscription:
+    hint = difflib.get_close_matches(name, list(known), n=1)
+    if hint:
+        return UnknownSubscription(f'no subscription named "{name}"; did you mean "{hint[0]}"?')
+    listing = ", ".join(repr(n) for n in known) or "none yet"
+    return UnknownSubscription(f'no subscription named "{name}"; subscriptions: {listing}')

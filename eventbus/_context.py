@@ -1,0 +1,106 @@
+"""The :class:`Context` a handler receives with each invocation."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import TYPE_CHECKING, Any, final
+
+import attrs
+
+from ._events import Event, _new_id
+
+if TYPE_CHECKING:
+    from ._bus import Bus, Receipt
+
+__all__ = ["Context"]
+
+_handler_logger = logging.getLogger("eventbus.handler")
+
+
+@final
+class Context:
+    """What a handler knows about its invocation; pass ``(event, ctx)`` to get it.
+
+    Attributes:
+        invocation_id: unique per attempt, like Lambda's ``aws_request_id``.
+        subscription: the subscription's name (Lambda's function name).
+        attempt: 1 for the first attempt, 2 for the first retry, ...
+        deadline: the bus-clock time by which the handler must finish, or
+            ``None`` when the subscription has no ``timeout``.
+        event: the event being handled (for a batch, the first one).
+    """
+
+    __slots__ = ("_bus", "_logger", "attempt", "deadline", "event", "invocation_id", "subscription")
+
+    def __init__(
+        self,
+        bus: Bus,
+        subscription: str,
+        event: Event,
+        attempt: int,
+        deadline: float | None,
+    ) -> None:
+        self._bus = bus
+        self.subscription = subscription
+        self.event = event
+        self.attempt = attempt
+        self.deadline = deadline
+        self.invocation_id = _new_id()
+        self._logger: logging.LoggerAdapter[logging.Logger] | None = None
+
+    def remaining_time(self) -> float:
+        """Seconds left before the timeout (``math.inf`` without a timeout)."""
+        if self.deadline is None:
+            return math.inf
+        return max(0.0, self.deadline - self._bus.clock.now())
+
+    @property
+    def logger(self) -> logging.LoggerAdapter[logging.Logger]:
+        """A logger (``eventbus.handler``) whose records carry this invocation's ids.
+
+        Each record gets the attributes ``subscription``, ``invocation_id``,
+        ``event_id`` and ``attempt`` (use them in a formatter).
+        """
+        if self._logger is None:
+            self._logger = logging.LoggerAdapter(
+                _handler_logger,
+                {
+                    "subscription": self.subscription,
+                    "invocation_id": self.invocation_id,
+                    "event_id": self.event.id,
+                    "attempt": self.attempt,
+                },
+            )
+        return self._logger
+
+    async def publish(self, event: Event) -> Receipt:
+        """Publish a follow-up event caused by the one being handled.
+
+        The new event's ``causation_id`` is set to the handled event's id and
+        its ``correlation_id`` to the handled event's correlation id (or its
+        id, when it started the chain); values already set on *event* are
+        kept. A chain deeper than the bus's ``max_chain_depth`` is a
+        recursive loop: the event is not delivered but dead-lettered, with
+        condition ``RecursiveLoop``, in every subscription it would have
+        reached, and an error is logged. Follow-ups are accepted while the
+        bus is draining on close, so chains complete.
+
+        Returns:
+            The :class:`~eventbus.Receipt`, as :meth:`Bus.publish` does.
+        """
+        parent = self.event
+        changes: dict[str, Any] = {}
+        if event.causation_id is None:
+            changes["causation_id"] = parent.id
+        if event.correlation_id is None:
+            changes["correlation_id"] = parent.correlation_id or parent.id
+        if changes:
+            event = attrs.evolve(event, **changes)
+        return await self._bus._publish_followup(event, parent)
+
+    def __repr__(self) -> str:
+        return (
+            f"Context(subscription={self.subscription!r}, attempt={self.attempt}, "
+            f"invocation_id={self.invocation_id!r})"
+        )

@@ -1,0 +1,62 @@
+"""Routing: which subscriptions receive an event.
+
+Routing is two steps. The *type index* maps each concrete event class to the
+subscriptions whose ``event_types`` it is a subclass of; it is computed once
+per class and cached, so publishing costs O(matching subscriptions), not
+O(all subscriptions). Then each candidate's ``where`` filter (a compiled
+pattern or a predicate) is applied.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, final
+
+if TYPE_CHECKING:
+    from ._events import Event
+    from ._subscription import Subscription
+
+__all__ = ["Router"]
+
+
+@final
+class _Plan:
+    """The routing plan for one concrete event class."""
+
+    __slots__ = ("filtered", "names", "unfiltered")
+
+    def __init__(self, subs: list[Subscription]) -> None:
+        self.unfiltered = tuple(s for s in subs if s._matcher is None)
+        self.names = tuple(s.name for s in self.unfiltered)
+        self.filtered = tuple(s for s in subs if s._matcher is not None)
+
+
+@final
+class Router:
+    """The type index over a bus's subscriptions (internal)."""
+
+    __slots__ = ("_plans", "_subs")
+
+    def __init__(self) -> None:
+        self._subs: list[Subscription] = []
+        self._plans: dict[type[Event], _Plan] = {}
+
+    def add(self, sub: Subscription) -> None:
+        self._subs.append(sub)
+        self._plans.clear()
+
+    def remove(self, sub: Subscription) -> None:
+        self._subs.remove(sub)
+        self._plans.clear()
+
+    def plan(self, cls: type[Event]) -> _Plan:
+        plan = self._plans.get(cls)
+        if plan is None:
+            plan = self._plans[cls] = _Plan(
+                [s for s in self._subs if issubclass(cls, s.event_types)]
+            )
+        return plan
+
+    def candidates(self, cls: type[Event]) -> list[Subscription]:
+        """Every subscription whose event types *cls* belongs to, filters ignored."""
+        plan = self.plan(cls)
+        return [s for s in self._subs if s in plan.unfiltered or s in plan.filtered]
