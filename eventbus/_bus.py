@@ -135,8 +135,8 @@ class Bus:
             )
         if dead_letters is not None and not isinstance(dead_letters, DeadLetterSink):
             raise TypeError(
-                f"Bus(dead_letters=...) needs a DeadLetterSink (an object with "
-                f"'async def put(letter)'), got {type(dead_letters).__name__}"
+                "Bus(dead_letters=...) needs a DeadLetterSink such as MemoryDeadLetters() "
+                f"(put, __iter__, __len__ and redrive), got {type(dead_letters).__name__}"
             )
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise TypeError(
@@ -213,7 +213,10 @@ class Bus:
         finally:
             self._state = _State.CLOSED
             tg.cancel_scope.cancel()
-        return await tg.__aexit__(exc_type, exc, tb)
+        # The workers are cancelled on purpose; an exception from the block
+        # propagates as itself, not wrapped in an exception group.
+        await tg.__aexit__(None, None, None)
+        return None
 
     async def _shutdown(self) -> None:
         """Dead-letter everything not yet handled (condition ``Shutdown``)."""
@@ -317,8 +320,8 @@ class Bus:
             )
         if dead_letter is not None and not isinstance(dead_letter, DeadLetterSink):
             raise TypeError(
-                "subscribe(dead_letter=...) needs a DeadLetterSink (an object with "
-                f"'async def put(letter)'), got {type(dead_letter).__name__}"
+                "subscribe(dead_letter=...) needs a DeadLetterSink such as MemoryDeadLetters() "
+                f"(put, __iter__, __len__ and redrive), got {type(dead_letter).__name__}"
             )
         if ordered_by is not None:
             _check_ordered_by(ordered_by, types)

@@ -86,16 +86,30 @@ class DeadLetter:
 
 @runtime_checkable
 class DeadLetterSink(Protocol):
-    """**Protocol:** receives the events the bus gave up on.
+    """**Protocol:** keeps the events the bus gave up on.
 
     ``put`` must store the letter durably enough for the sink's promise
     before returning; the bus counts the event as dead-lettered only then.
     A sink that raises from ``put`` is logged and the letter falls back to
-    the bus's in-memory sink, so no event is lost.
+    an in-memory sink, so no event is lost. A sink iterates over its letters
+    (oldest first), has ``len()``, and ``redrive(bus)`` delivers them again,
+    each to the subscription it failed in.
     """
 
     async def put(self, letter: DeadLetter) -> None:
         """Store *letter*."""
+        ...
+
+    def __iter__(self) -> Iterator[DeadLetter]:
+        """The letters, oldest first."""
+        ...
+
+    def __len__(self) -> int:
+        """How many letters the sink holds."""
+        ...
+
+    async def redrive(self, bus: Bus, *, subscription: str | None = None) -> int:
+        """Deliver letters again to their original subscriptions; return how many."""
         ...
 
 

@@ -520,5 +520,13 @@ def _callable_name(handler: Handler) -> str:
 
 
 def default_name(handler: Handler) -> str:
-    """The default subscription name: the handler's qualified name."""
-    return _callable_name(handler)
+    """The default subscription name: the handler's ``__qualname__``.
+
+    For a ``functools.partial`` it is the wrapped function's; for a callable
+    object, its class's.
+    """
+    target: Any = handler
+    while isinstance(target, functools.partial):
+        target = target.func
+    name = getattr(target, "__qualname__", None)
+    return name if isinstance(name, str) else type(target).__qualname__
