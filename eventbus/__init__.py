@@ -8,6 +8,11 @@ from ._bus import Receipt as Receipt
 from ._clock import Clock as Clock
 from ._clock import RealClock as RealClock
 from ._context import Context as Context
+from ._cron import AtSchedule as AtSchedule
+from ._cron import CronSchedule as CronSchedule
+from ._cron import RateSchedule as RateSchedule
+from ._cron import Schedule as Schedule
+from ._cron import parse_schedule as parse_schedule
 from ._deadletter import DeadLetter as DeadLetter
 from ._deadletter import DeadLetterSink as DeadLetterSink
 from ._deadletter import ErrorInfo as ErrorInfo
@@ -42,12 +47,14 @@ from .sources.tables import TableChange as TableChange
 from .sources.topics import TopicMessage as TopicMessage
 
 __all__ = (
+    "AtSchedule",
     "BlockingBus",
     "Bus",
     "BusClosed",
     "BusFull",
     "Clock",
     "Context",
+    "CronSchedule",
     "DeadLetter",
     "DeadLetterCondition",
     "DeadLetterSink",
@@ -67,9 +74,11 @@ __all__ = (
     "ObjectCreated",
     "ObjectRemoved",
     "PatternError",
+    "RateSchedule",
     "RealClock",
     "Receipt",
     "RetryPolicy",
+    "Schedule",
     "ScheduleError",
     "ScheduledEvent",
     "SerializationError",
@@ -79,6 +88,7 @@ __all__ = (
     "TopicMessage",
     "UnknownSubscription",
     "from_cloudevent",
+    "parse_schedule",
     "to_cloudevent",
 )
 
