@@ -1,0 +1,223 @@
+"""``from_lambda_event`` / ``to_lambda_event``: AWS Lambda payloads <-> typed events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from .._events import Event
+from .._exceptions import SerializationError
+from ..sources.logs import LogRecord
+from ..sources.objects import ObjectCreated, ObjectRemoved
+from ..sources.schedules import ScheduledEvent
+from ..sources.tables import TableChange
+from ..sources.topics import TopicMessage
+from . import _dynamodb, _eventbridge, _kinesis, _s3, _sns, _sqs
+from ._common import DEFAULT_ACCOUNT, DEFAULT_REGION, RenderOptions, as_list, as_object, kind
+from ._events import EventBridgeEvent, QueueMessage
+
+__all__ = ["from_lambda_event", "to_lambda_event"]
+
+_Parser = Callable[[Mapping[str, Any], str], Event]
+
+# eventSource value -> (service label, record parser)
+_BY_EVENT_SOURCE: dict[str, tuple[str, _Parser]] = {
+    "aws:s3": ("S3", _s3.parse_record),
+    "aws:dynamodb": ("DynamoDB", _dynamodb.parse_record),
+    "aws:sns": ("SNS", _sns.parse_record),
+    "aws:sqs": ("SQS", _sqs.parse_record),
+    "aws:kinesis": ("Kinesis", _kinesis.parse_record),
+}
+
+# When eventSource is missing or foreign (MinIO sends "minio:s3"), the record's
+# shape tells the service: the key that holds the service-specific part.
+_BY_SHAPE: tuple[tuple[str, str], ...] = (
+    ("s3", "aws:s3"),
+    ("dynamodb", "aws:dynamodb"),
+    ("Sns", "aws:sns"),
+    ("kinesis", "aws:kinesis"),
+    ("body", "aws:sqs"),
+)
+
+_SERVICE_OF: tuple[tuple[type[Event], str], ...] = (
+    (ObjectCreated, "S3"),
+    (ObjectRemoved, "S3"),
+    (TableChange, "DynamoDB"),
+    (TopicMessage, "SNS"),
+    (QueueMessage, "SQS"),
+    (LogRecord, "Kinesis"),
+    (ScheduledEvent, "EventBridge"),
+    (EventBridgeEvent, "EventBridge"),
+)
+
+
+def from_lambda_event(payload: Mapping[str, Any] | str | bytes) -> list[Event]:
+    """Turn an AWS Lambda event payload into typed events.
+
+    Understands the payloads Lambda receives from S3 (``ObjectCreated:*``,
+    ``ObjectRemoved:*``), DynamoDB Streams, SNS, SQS, Kinesis Data Streams
+    and EventBridge (CloudWatch Events), and returns, in record order,
+    :class:`~eventbus.ObjectCreated` / :class:`~eventbus.ObjectRemoved`,
+    :class:`~eventbus.TableChange`, :class:`~eventbus.TopicMessage`,
+    :class:`QueueMessage`, :class:`~eventbus.LogRecord`,
+    :class:`~eventbus.ScheduledEvent` or :class:`EventBridgeEvent`.
+
+    The conversion is deterministic: the same payload always gives equal
+    events (ids come from the payload, or are derived from its content where
+    the service sends none). Unknown extra fields are ignored; optional
+    fields may be missing. See the ``aws`` documentation page for the
+    field-by-field mapping.
+
+    Args:
+        payload: the event as Lambda passes it to a handler (a parsed JSON
+            object), or its JSON text.
+
+    Returns:
+        The typed events; an empty list for ``{"Records": []}``.
+
+    Raises:
+        SerializationError: the payload is malformed or comes from a service
+            or event type this module does not convert; the message names
+            the record and field, e.g. ``Records[2].s3.object.key: missing``.
+
+    .. versionadded:: 0.1
+    """
+    if isinstance(payload, str | bytes | bytearray):
+        try:
+            payload = json.loads(payload)
+        except ValueError as exc:
+            raise SerializationError(f"payload: not valid JSON: {exc}") from None
+    if not isinstance(payload, Mapping):
+        raise SerializationError(
+            f"payload: expected a JSON object (a Lambda event), got {kind(payload)}"
+        )
+    if "Records" in payload:
+        records = as_list(payload["Records"], "Records")
+        return [_parse_record(record, f"Records[{i}]") for i, record in enumerate(records)]
+    if "detail-type" in payload:
+        return [_eventbridge.parse_event(payload)]
+    raise SerializationError(
+        "payload: not a Lambda event this module understands: expected 'Records' "
+        "(S3, DynamoDB Streams, SNS, SQS, Kinesis) or an EventBridge event "
+        "('detail-type' and 'source')"
+    )
+
+
+def _parse_record(value: object, path: str) -> Event:
+    record = as_object(value, path)
+    source = record.get("eventSource", record.get("EventSource"))
+    entry = _BY_EVENT_SOURCE.get(source) if isinstance(source, str) else None
+    if entry is None:
+        for key, event_source in _BY_SHAPE:
+            if key in record:
+                entry = _BY_EVENT_SOURCE[event_source]
+                break
+    if entry is None:
+        if source is None:
+            raise SerializationError(
+                f"{path}: cannot tell which service sent this record: it has no eventSource "
+                "and none of the keys s3, dynamodb, Sns, kinesis or body"
+            )
+        raise SerializationError(
+            f"{path}.eventSource: unsupported event source {source!r:.60}; "
+            f"supported: {', '.join(_BY_EVENT_SOURCE)} and EventBridge events"
+        )
+    return entry[1](record, path)
+
+
+def to_lambda_event(
+    events: Sequence[Event],
+    *,
+    region: str = DEFAULT_REGION,
+    account: str = DEFAULT_ACCOUNT,
+) -> dict[str, Any]:
+    """Render typed events as the AWS Lambda payload they correspond to.
+
+    The inverse of :func:`from_lambda_event`: S3, DynamoDB, SNS, SQS and
+    Kinesis events become ``{"Records": [...]}``, one record per event; a
+    :class:`~eventbus.ScheduledEvent` or :class:`EventBridgeEvent` becomes a
+    single EventBridge event. For a payload ``p``,
+    ``from_lambda_event(to_lambda_event(from_lambda_event(p)))`` equals
+    ``from_lambda_event(p)``.
+
+    AWS-only details come from each event's ``source`` when it is an ARN of
+    the service (as :func:`from_lambda_event` sets it); otherwise ARNs are
+    built from the typed fields with *region* and *account*. Fields that no
+    event keeps (request ids, signatures, ``requestParameters``) are filled
+    with fixed, deterministic placeholders.
+
+    Args:
+        events: events of a single service, in record order.
+        region: the AWS region written when an event's source names none.
+        account: the AWS account id written when an event's source names none.
+
+    Returns:
+        The payload, a JSON-serializable dict; ``{"Records": []}`` for no events.
+
+    Raises:
+        SerializationError: the events mix services, there is more than one
+            EventBridge event, an event type has no Lambda payload form, or a
+            field holds a value the payload cannot carry (the message names
+            ``events[i]`` and the field).
+
+    .. versionadded:: 0.1
+    """
+    if isinstance(events, Event):
+        raise SerializationError(
+            "to_lambda_event() takes a sequence of events; wrap a single event in a list"
+        )
+    options = RenderOptions(region=region, account=account)
+    items = list(events)
+    services = [_service_of(event, f"events[{i}]") for i, event in enumerate(items)]
+    if not items:
+        return {"Records": []}
+    first = services[0]
+    for i, service in enumerate(services):
+        if service != first:
+            raise SerializationError(
+                f"events[{i}]: a Lambda payload carries one service's records, but events[0] "
+                f"({type(items[0]).__name__}) comes from {first} and events[{i}] "
+                f"({type(items[i]).__name__}) from {service}; render each service separately"
+            )
+    if first == "EventBridge":
+        if len(items) != 1:
+            raise SerializationError(
+                f"events: EventBridge invokes a function with one event at a time; got "
+                f"{len(items)} events, render them one by one"
+            )
+        return _render(items[0], "events[0]", options)
+    return {"Records": [_render(event, f"events[{i}]", options) for i, event in enumerate(items)]}
+
+
+def _service_of(event: object, path: str) -> str:
+    for cls, service in _SERVICE_OF:
+        if isinstance(event, cls):
+            return service
+    if isinstance(event, Event):
+        raise SerializationError(
+            f"{path}: {type(event).__name__} has no AWS Lambda payload form; supported: "
+            "ObjectCreated, ObjectRemoved, TableChange, TopicMessage, QueueMessage, "
+            "LogRecord, ScheduledEvent, EventBridgeEvent"
+        )
+    raise SerializationError(f"{path}: expected an Event, got {type(event).__name__}")
+
+
+def _render(event: Event, path: str, options: RenderOptions) -> dict[str, Any]:
+    try:
+        if isinstance(event, ScheduledEvent | EventBridgeEvent):
+            return _eventbridge.render_event(event, path, options)
+        if isinstance(event, ObjectCreated | ObjectRemoved):
+            return _s3.render_record(event, path, options)
+        if isinstance(event, TableChange):
+            return _dynamodb.render_record(event, path, options)
+        if isinstance(event, TopicMessage):
+            return _sns.render_record(event, path, options)
+        if isinstance(event, QueueMessage):
+            return _sqs.render_record(event, path, options)
+        if isinstance(event, LogRecord):
+            return _kinesis.render_record(event, path, options)
+    except (TypeError, AttributeError) as exc:
+        # A field of the wrong type (the events are not validated on creation).
+        raise SerializationError(f"{path}: cannot render {type(event).__name__}: {exc}") from exc
+    raise SerializationError(f"{path}: {type(event).__name__} has no AWS Lambda payload form")
