@@ -4,6 +4,7 @@ import contextlib
 
 from ._blocking import BlockingBus as BlockingBus
 from ._bus import Bus as Bus
+from ._bus import Explanation as Explanation
 from ._bus import Receipt as Receipt
 from ._clock import Clock as Clock
 from ._clock import RealClock as RealClock
@@ -30,6 +31,8 @@ from ._exceptions import ScheduleError as ScheduleError
 from ._exceptions import SerializationError as SerializationError
 from ._exceptions import UnknownSubscription as UnknownSubscription
 from ._metrics import SubscriptionMetrics as SubscriptionMetrics
+from ._pattern import Pattern as Pattern
+from ._pattern_index import PatternIndex as PatternIndex
 from ._retry import DeadLetterCondition as DeadLetterCondition
 from ._retry import ExponentialBackoff as ExponentialBackoff
 from ._retry import GiveUp as GiveUp
@@ -62,6 +65,7 @@ __all__ = (
     "ErrorInfo",
     "Event",
     "EventBusError",
+    "Explanation",
     "ExponentialBackoff",
     "GiveUp",
     "Handler",
@@ -73,7 +77,9 @@ __all__ = (
     "NoRetry",
     "ObjectCreated",
     "ObjectRemoved",
+    "Pattern",
     "PatternError",
+    "PatternIndex",
     "RateSchedule",
     "RealClock",
     "Receipt",

@@ -9,12 +9,13 @@ from typing import Any, TypeVar, final
 
 import anyio.from_thread
 
-from ._bus import Bus, Receipt
+from ._bus import Bus, Explanation, Receipt
 from ._clock import Clock
 from ._deadletter import DeadLetterSink
 from ._events import Event
 from ._exceptions import BusClosed
 from ._metrics import SubscriptionMetrics
+from ._pattern import Pattern
 from ._retry import RetryPolicy
 from ._subscription import Handler, KeyFunction, Subscription
 
@@ -129,7 +130,7 @@ class BlockingBus:
         handler: Handler,
         *,
         name: str | None = None,
-        where: Mapping[str, Any] | Callable[[Any], bool] | None = None,
+        where: Mapping[str, Any] | Pattern | Callable[[Any], bool] | None = None,
         concurrency: int = 1,
         ordered_by: str | KeyFunction | None = None,
         queue_size: int = 1024,
@@ -175,6 +176,11 @@ class BlockingBus:
     def publish_nowait(self, event: Event) -> Receipt:
         """:meth:`Bus.publish_nowait`: raise :class:`~eventbus.BusFull` instead of waiting."""
         result: Receipt = self._call(self._bus.publish_nowait, event)
+        return result
+
+    def explain(self, event: Event) -> dict[str, Explanation]:
+        """:meth:`Bus.explain`: whether *event* would reach each subscription, and why not."""
+        result: dict[str, Explanation] = self._call(self._bus.explain, event)
         return result
 
     def invoke(self, name: str, event: Event) -> Any:

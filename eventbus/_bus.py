@@ -30,6 +30,7 @@ from ._exceptions import (
     UnknownSubscription,
 )
 from ._metrics import SubscriptionMetrics
+from ._pattern import Pattern
 from ._retry import DeadLetterCondition, ExponentialBackoff, RetryPolicy
 from ._subscription import (
     Handler,
@@ -40,7 +41,7 @@ from ._subscription import (
     inspect_handler,
 )
 
-__all__ = ["Bus", "Receipt"]
+__all__ = ["Bus", "Explanation", "Receipt"]
 
 logger = logging.getLogger("eventbus")
 
@@ -62,6 +63,20 @@ class Receipt(NamedTuple):
 
     event_id: str
     subscriptions: tuple[str, ...]
+
+
+class Explanation(NamedTuple):
+    """Whether an event would reach one subscription, from :meth:`Bus.explain`.
+
+    Attributes:
+        subscription: the subscription's name.
+        matched: whether the event would be delivered to it.
+        reason: why not (the first failing clause), or ``None`` when it matched.
+    """
+
+    subscription: str
+    matched: bool
+    reason: str | None
 
 
 class _State(enum.Enum):
@@ -251,7 +266,7 @@ class Bus:
         handler: Handler,
         *,
         name: str | None = None,
-        where: Mapping[str, Any] | Callable[[Any], bool] | None = None,
+        where: Mapping[str, Any] | Pattern | Callable[[Any], bool] | None = None,
         concurrency: int = 1,
         ordered_by: str | KeyFunction | None = None,
         queue_size: int = DEFAULT_QUEUE_SIZE,
@@ -270,9 +285,11 @@ class Bus:
                 plain ``def`` runs in a worker thread so it never blocks the loop.
             name: the subscription's identity (unique per bus); default: the
                 handler's qualified name.
-            where: a content filter: an EventBridge-style pattern (a mapping)
-                or a predicate ``(event) -> bool``. A predicate that raises
-                dead-letters the event for this subscription (``NotRetryable``).
+            where: a content filter: an EventBridge-style pattern (a mapping,
+                its JSON text, or a :class:`~eventbus.Pattern`), compiled and
+                checked against the event classes here, or a predicate
+                ``(event) -> bool``. A predicate that raises dead-letters the
+                event for this subscription (``NotRetryable``).
             concurrency: how many events are handled at once (worker count).
             ordered_by: a field name or key function; events with equal keys
                 are handled one at a time in publish order (a failing event
@@ -289,6 +306,8 @@ class Bus:
 
         Raises:
             TypeError, ValueError: an argument is invalid (the message says which).
+            PatternError: the ``where`` pattern is invalid or names a field
+                the event classes do not have (the message gives its path).
             DuplicateSubscription: *name* is taken on this bus.
             BusClosed: the bus is closing or closed.
         """
@@ -325,13 +344,13 @@ class Bus:
             )
         if ordered_by is not None:
             _check_ordered_by(ordered_by, types)
-        matcher = _compile_where(where, types)
+        where_obj, matcher = _compile_where(where, types)
         sub = Subscription(
             self,
             name=name,
             event_types=types,
             handler=handler,
-            where=where,
+            where=where_obj,
             matcher=matcher,
             concurrency=concurrency,
             ordered_by=ordered_by,
@@ -351,7 +370,7 @@ class Bus:
         event_types: type[Event] | tuple[type[Event], ...],
         *,
         name: str | None = None,
-        where: Mapping[str, Any] | Callable[[Any], bool] | None = None,
+        where: Mapping[str, Any] | Pattern | Callable[[Any], bool] | None = None,
         concurrency: int = 1,
         ordered_by: str | KeyFunction | None = None,
         queue_size: int = DEFAULT_QUEUE_SIZE,
@@ -517,8 +536,10 @@ class Bus:
         if not plan.filtered:
             return plan.unfiltered, plan.names, []
         subs = list(plan.unfiltered)
+        if plan.index is not None:
+            subs.extend(plan.index.match(event))
         rejected: list[tuple[Subscription, BaseException]] = []
-        for sub in plan.filtered:
+        for sub in plan.predicates:
             try:
                 if sub.contains(event):
                     subs.append(sub)
@@ -563,6 +584,47 @@ class Bus:
         if len(depths) > _DEPTH_MEMORY:
             depths.popitem(last=False)
         return await self._publish(event)
+
+    def explain(self, event: Event) -> dict[str, Explanation]:
+        """Say, for every subscription, whether *event* would reach it, and if not why.
+
+        For a subscription whose ``where`` pattern does not match, the reason
+        names the first clause that failed, e.g. ``where.size: 0 is not > 0``;
+        for one whose event types do not include the event's class, it says
+        so. Nothing is published. Use it when "my handler never runs".
+
+        Returns:
+            An :class:`~eventbus.Explanation` per subscription name, in
+            subscription order.
+        """
+        if not isinstance(event, Event):
+            raise _not_an_event(event)
+        out: dict[str, Explanation] = {}
+        cls = type(event)
+        for name, sub in self._subs.items():
+            if not isinstance(event, sub.event_types):
+                expected = ", ".join(t.__name__ for t in sub.event_types)
+                out[name] = Explanation(
+                    name, False, f"{cls.__name__} is not one of its event types ({expected})"
+                )
+                continue
+            where = sub.where
+            if where is None:
+                out[name] = Explanation(name, True, None)
+            elif isinstance(where, Pattern):
+                reason = where.explain(event)
+                out[name] = Explanation(name, reason is None, reason)
+            else:
+                predicate: Callable[[Any], object] = where  # type: ignore[assignment]
+                try:
+                    ok = bool(predicate(event))
+                except Exception as exc:
+                    out[name] = Explanation(
+                        name, False, f"where predicate raised {type(exc).__name__}: {exc}"
+                    )
+                    continue
+                out[name] = Explanation(name, ok, None if ok else "where predicate returned False")
+        return out
 
     # -- request/response ----------------------------------------------------------
 
@@ -695,13 +757,18 @@ def _check_ordered_by(ordered_by: object, types: tuple[type[Event], ...]) -> Non
             raise ValueError(f'ordered_by: {t.__name__} has no field "{ordered_by}"{suggestion}')
 
 
-def _compile_where(where: object, types: tuple[type[Event], ...]) -> Matcher | None:
+def _compile_where(
+    where: object, types: tuple[type[Event], ...]
+) -> tuple[Pattern | Callable[[Any], bool] | None, Matcher | None]:
+    """Turn ``where=`` into (what the subscription keeps, the matching function)."""
     if where is None:
-        return None
-    if isinstance(where, Mapping):
-        raise TypeError("where=<pattern> needs the pattern matcher, which is not available")
+        return None, None
+    if isinstance(where, Mapping | str | Pattern):
+        pattern = where if isinstance(where, Pattern) else Pattern(where)
+        pattern.bind(types)
+        return pattern, pattern.matches
     if callable(where):
-        return where
+        return where, where
     raise TypeError(
         f"where= must be an EventBridge-style pattern (a dict) or a predicate "
         f"(event) -> bool, got {type(where).__name__}"

@@ -3,13 +3,18 @@
 Routing is two steps. The *type index* maps each concrete event class to the
 subscriptions whose ``event_types`` it is a subclass of; it is computed once
 per class and cached, so publishing costs O(matching subscriptions), not
-O(all subscriptions). Then each candidate's ``where`` filter (a compiled
-pattern or a predicate) is applied.
+O(all subscriptions). Then content filters apply: subscriptions with a
+``where`` pattern go through a :class:`~eventbus.PatternIndex` (exact-value
+clauses are looked up, not evaluated one by one), and predicate filters are
+called.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, final
+
+from ._pattern import Pattern
+from ._pattern_index import PatternIndex
 
 if TYPE_CHECKING:
     from ._events import Event
@@ -22,12 +27,20 @@ __all__ = ["Router"]
 class _Plan:
     """The routing plan for one concrete event class."""
 
-    __slots__ = ("filtered", "names", "unfiltered")
+    __slots__ = ("filtered", "index", "names", "predicates", "unfiltered")
 
     def __init__(self, subs: list[Subscription]) -> None:
-        self.unfiltered = tuple(s for s in subs if s._matcher is None)
+        self.unfiltered = tuple(s for s in subs if s.where is None)
         self.names = tuple(s.name for s in self.unfiltered)
-        self.filtered = tuple(s for s in subs if s._matcher is not None)
+        self.filtered = tuple(s for s in subs if s.where is not None)
+        self.predicates = tuple(s for s in self.filtered if not isinstance(s.where, Pattern))
+        index: PatternIndex[Subscription] | None = None
+        for s in self.filtered:
+            if isinstance(s.where, Pattern):
+                if index is None:
+                    index = PatternIndex()
+                index.add(s, s.where)
+        self.index = index
 
 
 @final
@@ -55,8 +68,3 @@ class Router:
                 [s for s in self._subs if issubclass(cls, s.event_types)]
             )
         return plan
-
-    def candidates(self, cls: type[Event]) -> list[Subscription]:
-        """Every subscription whose event types *cls* belongs to, filters ignored."""
-        plan = self.plan(cls)
-        return [s for s in self._subs if s in plan.unfiltered or s in plan.filtered]
