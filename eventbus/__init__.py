@@ -46,6 +46,7 @@ from .sources.logs import LogRecord as LogRecord
 from .sources.objects import ObjectCreated as ObjectCreated
 from .sources.objects import ObjectRemoved as ObjectRemoved
 from .sources.schedules import ScheduledEvent as ScheduledEvent
+from .sources.schedules import ScheduleInfo as ScheduleInfo
 from .sources.tables import TableChange as TableChange
 from .sources.topics import TopicMessage as TopicMessage
 
@@ -86,6 +87,7 @@ __all__ = (
     "RetryPolicy",
     "Schedule",
     "ScheduleError",
+    "ScheduleInfo",
     "ScheduledEvent",
     "SerializationError",
     "Subscription",

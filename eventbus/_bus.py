@@ -8,8 +8,9 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from types import TracebackType
-from typing import Any, Final, NamedTuple, TypeVar, final
+from typing import Any, Final, Literal, NamedTuple, TypeVar, final
 
 import anyio
 import anyio.abc
@@ -40,6 +41,7 @@ from ._subscription import (
     default_name,
     inspect_handler,
 )
+from .sources.schedules import ScheduleInfo, Scheduler
 
 __all__ = ["Bus", "Explanation", "Receipt"]
 
@@ -124,6 +126,7 @@ class Bus:
         "_max_chain_depth",
         "_outstanding",
         "_router",
+        "_scheduler",
         "_shutting_down",
         "_state",
         "_subs",
@@ -188,6 +191,7 @@ class Bus:
         self._loop_thread: int | None = None
         self._depths: OrderedDict[str, int] = OrderedDict()
         self._fallback: MemoryDeadLetters | None = None
+        self._scheduler = Scheduler(self)
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -204,6 +208,7 @@ class Bus:
         self._state = _State.RUNNING
         for sub in self._subs.values():
             tg.start_soon(sub.run)
+        self._scheduler.start(tg)
         return self
 
     async def __aexit__(
@@ -216,6 +221,7 @@ class Bus:
         if tg is None:  # pragma: no cover - __aenter__ failed
             return None
         try:
+            self._scheduler.stop()
             if exc_type is None:
                 self._state = _State.CLOSING
                 try:
@@ -625,6 +631,73 @@ class Bus:
                     continue
                 out[name] = Explanation(name, ok, None if ok else "where predicate returned False")
         return out
+
+    # -- schedules -------------------------------------------------------------------
+
+    def schedule(
+        self,
+        expression: str,
+        *,
+        name: str,
+        timezone: str = "UTC",
+        event: Event | Callable[[datetime], Event] | None = None,
+        flexible_window: float | None = None,
+        catch_up: Literal["none", "one", "all"] = "one",
+    ) -> ScheduleInfo:
+        """Publish an event on a schedule, as an EventBridge rule or Scheduler schedule does.
+
+        Args:
+            expression: ``cron(Minutes Hours Day-of-month Month Day-of-week Year)``,
+                ``rate(N unit)`` or ``at(yyyy-mm-ddThh:mm:ss)``; see
+                :func:`~eventbus.parse_schedule`. A rate counts from now.
+            name: the schedule's name, unique on this bus; the ``rule`` of
+                the :class:`~eventbus.ScheduledEvent`s it publishes.
+            timezone: the IANA zone the expression's wall-clock times are in.
+            event: what to publish on each fire: ``None`` for a
+                ``ScheduledEvent(rule=name, scheduled_time=...)``; an event
+                to publish a copy of (new ``id``, ``time`` = the fire time); or
+                a function ``(scheduled_time) -> Event``.
+            flexible_window: seconds within which each fire may be delayed at
+                random (EventBridge Scheduler's flexible time window), to
+                spread load.
+            catch_up: what to do with fires missed while the process was
+                paused (laptop sleep, a long GC): ``"none"`` skips them,
+                ``"one"`` (default) publishes the latest one, ``"all"``
+                publishes every one, in order. Skipped fires are counted in
+                ``ScheduleInfo.missed``.
+
+        Times follow the bus clock, so ``FakeClock.advance`` fires schedules
+        in virtual time. Schedules stop when the bus starts closing.
+
+        Returns:
+            The schedule's :class:`~eventbus.ScheduleInfo`, with its next fire time.
+
+        Raises:
+            ScheduleError: the expression, time zone, name or an option is
+                invalid (the message says which and why).
+        """
+        if self._state in (_State.CLOSING, _State.CLOSED):
+            raise BusClosed("cannot schedule: the bus is closing or closed")
+        return self._scheduler.add(
+            expression,
+            name=name,
+            timezone=timezone,
+            event=event,
+            flexible_window=flexible_window,
+            catch_up=catch_up,
+        )
+
+    def unschedule(self, name: str) -> None:
+        """Stop and remove the schedule called *name*.
+
+        Raises:
+            ScheduleError: there is no such schedule.
+        """
+        self._scheduler.remove(name)
+
+    def schedules(self) -> list[ScheduleInfo]:
+        """Every schedule on this bus with its next fire time, in creation order."""
+        return self._scheduler.infos()
 
     # -- request/response ----------------------------------------------------------
 
