@@ -38,7 +38,8 @@ async def test_a_day_of_rate_one_minute_fires_1440_times_quickly() -> None:
         await bus.drain()
     assert len(seen) == 1440
     first, last = seen[0], seen[-1]
-    assert isinstance(first, ScheduledEvent) and isinstance(last, ScheduledEvent)
+    assert isinstance(first, ScheduledEvent)
+    assert isinstance(last, ScheduledEvent)
     assert first.scheduled_time == START + timedelta(minutes=1)
     assert last.scheduled_time == START + timedelta(days=1)
 
