@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, get_type_hints
 
 import attrs
 
@@ -71,10 +71,15 @@ class Event:
     correlation_id: str | None = None
     causation_id: str | None = None
 
-    __event_type_name__: ClassVar[str | None] = None
+    # Stable even though the package re-exports Event with __module__ = "eventbus".
+    __event_type_name__: ClassVar[str | None] = "eventbus.Event"
+    # The module that defined the class, where its annotations resolve; the
+    # package re-exports some classes under __module__ = "eventbus".
+    __event_module__: ClassVar[str] = __name__
 
     def __init_subclass__(cls, *, type_name: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        cls.__event_module__ = cls.__module__
         if type_name is not None:
             if not type_name or not isinstance(type_name, str):
                 raise TypeError(f"{cls.__qualname__}: type_name must be a non-empty string")
@@ -110,6 +115,10 @@ def _register(cls: type[Event]) -> None:
 
 
 _REGISTRY[Event.event_type()] = Event
+# The package re-exports Event with __module__ = "eventbus", where the names in
+# its (string) annotations are undefined: resolve them now, so that
+# typing.get_type_hints() works on every event class.
+Event.__annotations__ = get_type_hints(Event)
 
 
 def event_class(type_name: str) -> type[Event]:

@@ -83,7 +83,11 @@ def _check_exc_types(_inst: object, attr: attrs.Attribute[Any], value: object) -
 
 
 def _as_tuple(value: Any) -> Any:
-    return (value,) if isinstance(value, type) else tuple(value)
+    if isinstance(value, type):
+        return (value,)
+    if isinstance(value, list | set | frozenset):
+        return tuple(value)
+    return value  # anything else is left for the validator to reject with its message
 
 
 @final

@@ -17,6 +17,7 @@ import binascii
 import enum
 import json
 import math
+import sys
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -159,6 +160,17 @@ def _build_codec(cls: type) -> tuple[tuple[str, Encoder, Decoder], ...]:
 def _hints(cls: type) -> dict[str, Any]:
     try:
         return typing.get_type_hints(cls)
+    except Exception:
+        pass
+    # Classes the package re-exports report __module__ = "eventbus", where the
+    # names in their annotations are undefined: look them up where they were defined.
+    namespace: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        module = sys.modules.get(klass.__dict__.get("__event_module__", klass.__module__))
+        if module is not None:
+            namespace.update(vars(module))
+    try:
+        return typing.get_type_hints(cls, localns=namespace)
     except Exception:  # a forward reference to a local name: fall back per field
         return {
             f.name: f.type

@@ -94,6 +94,7 @@ class Subscription:
         "_key",
         "_matcher",
         "_queue",
+        "_reserved",
         "_scope",
         "_space_waiters",
         "_wants_ctx",
@@ -149,6 +150,7 @@ class Subscription:
         self._counters = Counters()
         self._item_waiters: deque[anyio.Event] = deque()
         self._space_waiters: deque[anyio.Event] = deque()
+        self._reserved = 0  # slots freed for woken publishers that have not enqueued yet
         self._active_keys: dict[Hashable, deque[Event | _Retry]] = {}
         self._scope: anyio.CancelScope | None = None
 
@@ -165,7 +167,7 @@ class Subscription:
     # -- accepting -----------------------------------------------------------------
 
     def has_room(self) -> bool:
-        return self._counters.queued < self.queue_size and not self._space_waiters
+        return self._counters.queued + self._reserved < self.queue_size and not self._space_waiters
 
     def enqueue(self, item: Event | _Retry) -> None:
         """Accept *item* (capacity is the caller's concern)."""
@@ -178,7 +180,11 @@ class Subscription:
             self._item_waiters.popleft().set()
 
     async def wait_for_room(self) -> None:
-        """Wait (in FIFO order with other publishers) until the queue has room."""
+        """Wait (in FIFO order with other publishers) until the queue has room.
+
+        The slot is held for the caller from its wake-up until this returns,
+        so the caller must enqueue without awaiting in between.
+        """
         self._counters.throttled += 1
         waiter = anyio.Event()
         self._space_waiters.append(waiter)
@@ -187,12 +193,15 @@ class Subscription:
         except BaseException:
             if waiter in self._space_waiters:
                 self._space_waiters.remove(waiter)
-            elif self._counters.queued < self.queue_size:
-                self._wake_publisher()  # pass on the wake-up this waiter consumed
+            else:  # woken, then cancelled: pass on the slot held for us
+                self._reserved -= 1
+                self._wake_publisher()
             raise
+        self._reserved -= 1
 
     def _wake_publisher(self) -> None:
-        if self._space_waiters and self._counters.queued < self.queue_size:
+        if self._space_waiters and self._counters.queued + self._reserved < self.queue_size:
+            self._reserved += 1  # held for the woken publisher until it enqueues
             self._space_waiters.popleft().set()
 
     def contains(self, event: Event) -> bool:
@@ -321,7 +330,17 @@ class Subscription:
                 due = bus.clock.now() + max(0.0, float(decision))
                 if self._key is not None:
                     # Ordered: hold the key (and this worker) so nothing overtakes.
-                    await bus.clock.sleep_until(due)
+                    try:
+                        await bus.clock.sleep_until(due)
+                    except anyio.get_cancelled_exc_class():
+                        if bus._shutting_down:
+                            c.waiting_retry -= 1
+                            c.in_flight += 1
+                            with anyio.CancelScope(shield=True):
+                                await self._give_up(
+                                    event, None, attempt - 1, first_failure, "Shutdown"
+                                )
+                        raise
                     c.waiting_retry -= 1
                     c.in_flight += 1
                     continue

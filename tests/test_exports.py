@@ -1,0 +1,112 @@
+"""The public surface: ``eventbus.__all__`` matches what the package really exports."""
+
+from __future__ import annotations
+
+import types
+
+import pytest
+
+import eventbus
+import eventbus.testing
+
+CORE_NAMES = {
+    "BlockingBus",
+    "Bus",
+    "BusClosed",
+    "BusFull",
+    "Context",
+    "DeadLetter",
+    "DeadLetterSink",
+    "DuplicateSubscription",
+    "Event",
+    "EventBusError",
+    "ExponentialBackoff",
+    "HandlerTimeout",
+    "InvocationError",
+    "LogRecord",
+    "MemoryDeadLetters",
+    "NoRetry",
+    "ObjectCreated",
+    "ObjectRemoved",
+    "PatternError",
+    "Receipt",
+    "RetryPolicy",
+    "ScheduleError",
+    "ScheduledEvent",
+    "SerializationError",
+    "Subscription",
+    "SubscriptionMetrics",
+    "TableChange",
+    "TopicMessage",
+    "UnknownSubscription",
+    "from_cloudevent",
+    "to_cloudevent",
+}
+
+
+def _public_names(module: types.ModuleType) -> set[str]:
+    """Public module-level names, leaving out modules (submodules and imports)."""
+    return {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+
+
+def test_all_is_sorted_and_unique() -> None:
+    """__all__ is a sorted tuple without duplicates."""
+    assert isinstance(eventbus.__all__, tuple)
+    assert list(eventbus.__all__) == sorted(set(eventbus.__all__))
+
+
+def test_every_name_in_all_is_importable() -> None:
+    """Each name in __all__ exists on the package."""
+    missing = [name for name in eventbus.__all__ if not hasattr(eventbus, name)]
+    assert missing == []
+
+
+def test_all_lists_every_public_name() -> None:
+    """Every public, non-module name of the package is in __all__, and nothing else."""
+    assert _public_names(eventbus) == set(eventbus.__all__)
+
+
+def test_star_import_gives_exactly_all() -> None:
+    """``from eventbus import *`` binds exactly the names in __all__."""
+    namespace: dict[str, object] = {}
+    exec("from eventbus import *", namespace)
+    namespace.pop("__builtins__")
+    assert set(namespace) == set(eventbus.__all__)
+
+
+def test_core_contract_names_are_exported() -> None:
+    """The core names of the public API contract are exported."""
+    assert set(eventbus.__all__) >= CORE_NAMES
+
+
+def test_version_is_a_string_outside_all() -> None:
+    """__version__ is available but not part of __all__."""
+    assert isinstance(eventbus.__version__, str)
+    assert "__version__" not in eventbus.__all__
+
+
+@pytest.mark.parametrize("name", sorted(CORE_NAMES))
+def test_exported_objects_report_the_public_module(name: str) -> None:
+    """Exported classes and functions say they live in ``eventbus`` (clean reprs)."""
+    assert getattr(eventbus, name).__module__ == "eventbus"
+
+
+def test_errors_derive_from_eventbus_error() -> None:
+    """Every exported exception derives from EventBusError."""
+    errors = [
+        value
+        for value in (getattr(eventbus, name) for name in eventbus.__all__)
+        if isinstance(value, type) and issubclass(value, BaseException)
+    ]
+    assert errors
+    assert all(issubclass(error, eventbus.EventBusError) for error in errors)
+
+
+def test_testing_all_matches_its_exports() -> None:
+    """eventbus.testing's __all__ lists exactly its public, non-module names."""
+    assert list(eventbus.testing.__all__) == sorted(set(eventbus.testing.__all__))
+    assert _public_names(eventbus.testing) == set(eventbus.testing.__all__)
