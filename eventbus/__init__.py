@@ -1,6 +1,8 @@
 """eventbus: an embeddable, typed anyio/asyncio event bus with the AWS Lambda event model."""
 
-import contextlib
+import contextlib as _contextlib
+
+import attrs as _attrs
 
 from ._blocking import BlockingBus as BlockingBus
 from ._bus import Bus as Bus
@@ -104,11 +106,17 @@ __version__ = "0.1.0.dev0"
 
 
 def _fixup_module_metadata() -> None:
-    """Make public objects report ``eventbus`` as their module (cleaner reprs and tracebacks)."""
+    """Make public objects report ``eventbus`` as their module (cleaner reprs and tracebacks).
+
+    attrs classes keep their defining module: their string annotations are
+    resolved there (``typing.get_type_hints``) by patterns and the codec.
+    """
     for name in __all__:
         obj = globals()[name]
+        if _attrs.has(obj) if isinstance(obj, type) else False:
+            continue
         if getattr(obj, "__module__", "").startswith("eventbus.") and hasattr(obj, "__qualname__"):
-            with contextlib.suppress(AttributeError, TypeError):
+            with _contextlib.suppress(AttributeError, TypeError):
                 obj.__module__ = "eventbus"
 
 

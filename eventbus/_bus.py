@@ -522,13 +522,12 @@ class Bus:
             raise _not_an_event(event)
         subs, names, rejected = self._route(event)
         for sub in subs:
-            if sub.has_room():
-                sub.enqueue(event)
-            else:
+            if not sub.offer(event):
                 await sub.wait_for_room()
                 sub.enqueue(event)
-        for sub, exc in rejected:
-            self._reject(sub, event, exc, "NotRetryable")
+        if rejected:
+            for sub, exc in rejected:
+                self._reject(sub, event, exc, "NotRetryable")
         return Receipt(event.id, names)
 
     def _route(
@@ -743,6 +742,11 @@ class Bus:
     def _settle(self) -> None:
         self._outstanding -= 1
         if not self._outstanding and self._drain_waiter is not None:
+            self._settle_idle()
+
+    def _settle_idle(self) -> None:
+        """Wake ``drain()`` waiters: nothing is outstanding any more."""
+        if self._drain_waiter is not None:
             self._drain_waiter.set()
             self._drain_waiter = None
 

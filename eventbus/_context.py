@@ -6,6 +6,7 @@ import logging
 import math
 from typing import TYPE_CHECKING, Any, final
 
+import anyio.from_thread
 import attrs
 
 from ._events import Event, _new_id
@@ -98,6 +99,18 @@ class Context:
         if changes:
             event = attrs.evolve(event, **changes)
         return await self._bus._publish_followup(event, parent)
+
+    def publish_from_thread(self, event: Event) -> Receipt:
+        """:meth:`publish` for plain ``def`` handlers, which run in a worker thread.
+
+        Blocks the handler's thread (never the event loop) until the
+        follow-up is accepted; stamps it like :meth:`publish`.
+
+        Raises:
+            RuntimeError: called on the event-loop thread (use ``await ctx.publish()``).
+        """
+        result: Receipt = anyio.from_thread.run(self.publish, event)
+        return result
 
     def __repr__(self) -> str:
         return (

@@ -9,7 +9,7 @@ import attrs
 
 __all__ = ["SubscriptionMetrics"]
 
-_WINDOW = 4096  # durations kept for percentiles: the most recent invocations
+DURATION_WINDOW = 4096  # durations kept for percentiles: the most recent invocations
 
 
 @final
@@ -94,11 +94,11 @@ class Counters:
 
     def record_duration(self, seconds: float) -> None:
         durations = self._durations
-        if len(durations) < _WINDOW:
+        if len(durations) < DURATION_WINDOW:
             durations.append(seconds)
         else:
             durations[self._next] = seconds
-            self._next = (self._next + 1) % _WINDOW
+            self._next = (self._next + 1) % DURATION_WINDOW
 
     def snapshot(self) -> SubscriptionMetrics:
         ordered = sorted(self._durations)

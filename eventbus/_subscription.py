@@ -18,6 +18,7 @@ other subscription starves.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import logging
@@ -36,7 +37,7 @@ from ._context import Context
 from ._deadletter import DeadLetter, DeadLetterSink, ErrorInfo
 from ._events import Event
 from ._exceptions import HandlerTimeout
-from ._metrics import Counters, SubscriptionMetrics
+from ._metrics import DURATION_WINDOW, Counters, SubscriptionMetrics
 from ._retry import DeadLetterCondition, GiveUp, RetryPolicy
 
 if TYPE_CHECKING:
@@ -92,6 +93,7 @@ class Subscription:
         "_counters",
         "_item_waiters",
         "_key",
+        "_loop",
         "_matcher",
         "_queue",
         "_reserved",
@@ -148,7 +150,8 @@ class Subscription:
             self._key = ordered_by
         self._queue: deque[Event | _Retry] = deque()
         self._counters = Counters()
-        self._item_waiters: deque[anyio.Event] = deque()
+        self._item_waiters: deque[Any] = deque()  # anyio.Event, or asyncio futures
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._space_waiters: deque[anyio.Event] = deque()
         self._reserved = 0  # slots freed for woken publishers that have not enqueued yet
         self._active_keys: dict[Hashable, deque[Event | _Retry]] = {}
@@ -169,6 +172,19 @@ class Subscription:
     def has_room(self) -> bool:
         return self._counters.queued + self._reserved < self.queue_size and not self._space_waiters
 
+    def offer(self, event: Event) -> bool:
+        """Accept *event* if the queue has room now; return whether it did."""
+        c = self._counters
+        if c.queued + self._reserved >= self.queue_size or self._space_waiters:
+            return False
+        c.accepted += 1
+        c.queued += 1
+        self._bus._outstanding += 1
+        self._queue.append(event)
+        if self._item_waiters:
+            self._wake_worker()
+        return True
+
     def enqueue(self, item: Event | _Retry) -> None:
         """Accept *item* (capacity is the caller's concern)."""
         c = self._counters
@@ -177,7 +193,19 @@ class Subscription:
         self._bus._outstanding += 1
         self._queue.append(item)
         if self._item_waiters:
-            self._item_waiters.popleft().set()
+            self._wake_worker()
+
+    def _wake_worker(self) -> None:
+        """Wake one idle worker (skipping waiters already cancelled)."""
+        waiters = self._item_waiters
+        if self._loop is None:
+            waiters.popleft().set()
+            return
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
     async def wait_for_room(self) -> None:
         """Wait (in FIFO order with other publishers) until the queue has room.
@@ -215,6 +243,12 @@ class Subscription:
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         """Run the worker pool until cancelled (started by the bus)."""
+        try:
+            # On asyncio, idle workers wait on bare futures: a third of the
+            # cost of an anyio.Event per wake-up, on the latency-critical path.
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:  # another backend (trio)
+            self._loop = None
         with anyio.CancelScope() as scope:
             self._scope = scope
             async with anyio.create_task_group() as tg:
@@ -228,16 +262,18 @@ class Subscription:
 
     async def _next_item(self) -> Event | _Retry:
         queue = self._queue
+        waiters = self._item_waiters
+        loop = self._loop
         while not queue:
-            waiter = anyio.Event()
-            self._item_waiters.append(waiter)
+            waiter: Any = anyio.Event() if loop is None else loop.create_future()
+            waiters.append(waiter)
             try:
-                await waiter.wait()
+                await (waiter.wait() if loop is None else waiter)
             except BaseException:
-                if waiter in self._item_waiters:
-                    self._item_waiters.remove(waiter)
-                elif queue and self._item_waiters:
-                    self._item_waiters.popleft().set()
+                if waiter in waiters:
+                    waiters.remove(waiter)
+                elif queue and waiters:
+                    self._wake_worker()  # pass on the wake-up this worker consumed
                 raise
         return queue.popleft()
 
@@ -245,6 +281,12 @@ class Subscription:
         queue = self._queue
         key_fn = self._key
         active = self._active_keys
+        c = self._counters
+        bus = self._bus
+        name = self.name
+        handler = self.handler
+        wants_ctx = self._wants_ctx
+        fast = self._async and self.timeout is None
         streak = 0
         while True:
             if queue:
@@ -257,7 +299,37 @@ class Subscription:
                 streak = 0
                 item = await self._next_item()
             if key_fn is None:
-                self._take()
+                c.queued -= 1
+                c.in_flight += 1
+                if self._space_waiters:
+                    self._wake_publisher()
+                if fast and type(item) is not _Retry:
+                    # The common case, inlined: first attempt of an async
+                    # handler without a timeout.
+                    start = perf_counter()
+                    try:
+                        if wants_ctx:
+                            await handler(item, Context(bus, name, item, 1, None))
+                        else:
+                            await handler(item)
+                    except BaseException as exc:
+                        retry = await self._on_failure(item, exc, 1, None, start)
+                        if (
+                            retry is not None
+                        ):  # pragma: no cover - only ordered retries run in place
+                            await self._deliver(retry)
+                        continue
+                    c.in_flight -= 1
+                    c.succeeded += 1
+                    durations = c._durations
+                    if len(durations) < DURATION_WINDOW:
+                        durations.append(perf_counter() - start)
+                    else:
+                        c.record_duration(perf_counter() - start)
+                    bus._outstanding -= 1
+                    if not bus._outstanding and bus._drain_waiter is not None:
+                        bus._settle_idle()
+                    continue
                 await self._deliver(item)
                 continue
             event = item.event if isinstance(item, _Retry) else item
@@ -295,63 +367,84 @@ class Subscription:
         else:
             event, attempt, first_failure = item, 1, None
         c = self._counters
-        bus = self._bus
         while True:
             start = perf_counter()
             try:
                 await self._attempt(event, attempt)
-            except anyio.get_cancelled_exc_class():
-                if bus._shutting_down:
-                    with anyio.CancelScope(shield=True):
-                        await self._give_up(event, None, attempt, first_failure, "Shutdown")
-                raise
-            except Exception as exc:
-                c.record_duration(perf_counter() - start)
-                c.errors += 1
-                if isinstance(exc, HandlerTimeout):
-                    c.timeouts += 1
-                now = bus.clock.wall()
-                if first_failure is None:
-                    first_failure = now
-                age = (now - event.time).total_seconds()
-                decision = self.retry.next_delay(exc, attempt, age)
-                if decision is None or isinstance(decision, GiveUp):
-                    condition: DeadLetterCondition = (
-                        decision.condition if decision is not None else "RetriesExhausted"
-                    )
-                    if condition == "RetriesExhausted" and isinstance(exc, HandlerTimeout):
-                        condition = "Timeout"
-                    await self._give_up(event, exc, attempt, first_failure, condition)
+            except BaseException as exc:
+                retry = await self._on_failure(event, exc, attempt, first_failure, start)
+                if retry is None:
                     return
-                c.retries += 1
-                c.in_flight -= 1
-                c.waiting_retry += 1
-                attempt += 1
-                due = bus.clock.now() + max(0.0, float(decision))
-                if self._key is not None:
-                    # Ordered: hold the key (and this worker) so nothing overtakes.
-                    try:
-                        await bus.clock.sleep_until(due)
-                    except anyio.get_cancelled_exc_class():
-                        if bus._shutting_down:
-                            c.waiting_retry -= 1
-                            c.in_flight += 1
-                            with anyio.CancelScope(shield=True):
-                                await self._give_up(
-                                    event, None, attempt - 1, first_failure, "Shutdown"
-                                )
-                        raise
-                    c.waiting_retry -= 1
-                    c.in_flight += 1
-                    continue
-                bus._spawn(self._retry_later, _Retry(event, attempt, first_failure), due)
-                return
-            else:
-                c.record_duration(perf_counter() - start)
-                c.in_flight -= 1
-                c.succeeded += 1
-                bus._settle()
-                return
+                attempt, first_failure = retry.attempt, retry.first_failure
+                continue
+            c.record_duration(perf_counter() - start)
+            c.in_flight -= 1
+            c.succeeded += 1
+            self._bus._settle()
+            return
+
+    async def _on_failure(
+        self,
+        event: Event,
+        exc: BaseException,
+        attempt: int,
+        first_failure: datetime | None,
+        start: float,
+    ) -> _Retry | None:
+        """Handle attempt *attempt* of *event* having raised *exc*.
+
+        Returns the next attempt when it must run in place now (ordered
+        subscriptions hold their key while they wait); otherwise ``None``:
+        the event was dead-lettered, or handed to a retry timer.
+        Cancellation and other non-``Exception`` errors propagate.
+        """
+        c = self._counters
+        bus = self._bus
+        if isinstance(exc, anyio.get_cancelled_exc_class()):
+            if bus._shutting_down:
+                with anyio.CancelScope(shield=True):
+                    await self._give_up(event, None, attempt, first_failure, "Shutdown")
+            raise exc
+        if not isinstance(exc, Exception):
+            raise exc
+        c.record_duration(perf_counter() - start)
+        c.errors += 1
+        if isinstance(exc, HandlerTimeout):
+            c.timeouts += 1
+        now = bus.clock.wall()
+        if first_failure is None:
+            first_failure = now
+        age = (now - event.time).total_seconds()
+        decision = self.retry.next_delay(exc, attempt, age)
+        if decision is None or isinstance(decision, GiveUp):
+            condition: DeadLetterCondition = (
+                decision.condition if decision is not None else "RetriesExhausted"
+            )
+            if condition == "RetriesExhausted" and isinstance(exc, HandlerTimeout):
+                condition = "Timeout"
+            await self._give_up(event, exc, attempt, first_failure, condition)
+            return None
+        c.retries += 1
+        c.in_flight -= 1
+        c.waiting_retry += 1
+        attempt += 1
+        due = bus.clock.now() + max(0.0, float(decision))
+        if self._key is None:
+            bus._spawn(self._retry_later, _Retry(event, attempt, first_failure), due)
+            return None
+        # Ordered: hold the key (and this worker) so nothing overtakes.
+        try:
+            await bus.clock.sleep_until(due)
+        except anyio.get_cancelled_exc_class():
+            if bus._shutting_down:
+                c.waiting_retry -= 1
+                c.in_flight += 1
+                with anyio.CancelScope(shield=True):
+                    await self._give_up(event, None, attempt - 1, first_failure, "Shutdown")
+            raise
+        c.waiting_retry -= 1
+        c.in_flight += 1
+        return _Retry(event, attempt, first_failure)
 
     async def _retry_later(self, item: _Retry, due: float) -> None:
         c = self._counters
@@ -370,7 +463,7 @@ class Subscription:
         c.queued += 1
         self._queue.append(item)
         if self._item_waiters:
-            self._item_waiters.popleft().set()
+            self._wake_worker()
 
     async def _attempt(self, event: Event, attempt: int) -> Any:
         """Run the handler once; raise :class:`HandlerTimeout` past the deadline."""

@@ -407,3 +407,40 @@ async def test_retried_handler_keeps_its_chain_depth(fake_clock: FakeClock) -> N
     assert handled == [(0, 1), (0, 2)]
     assert [e.n for e in follow_ups] == [1, 1]
     assert len(bus.dead_letters) == 0
+
+
+async def test_sync_handler_publishes_follow_ups_from_its_thread() -> None:
+    """A plain def handler stamps and publishes follow-ups with ctx.publish_from_thread."""
+    followed: list[Echo] = []
+
+    def relay(event: Step, ctx: Context) -> None:
+        ctx.publish_from_thread(Echo(event.n))
+
+    async def record(event: Echo) -> None:
+        followed.append(event)
+
+    async with Bus() as bus:
+        bus.subscribe(Step, relay, name="relay")
+        bus.subscribe(Echo, record, name="record")
+        origin = Step(7)
+        await bus.publish(origin)
+    (echo,) = followed
+    assert echo.n == 7
+    assert echo.causation_id == origin.id
+    assert echo.correlation_id == origin.id
+
+
+async def test_publish_from_thread_on_the_loop_thread_is_refused() -> None:
+    """Calling ctx.publish_from_thread inside an async handler raises instead of deadlocking."""
+    errors: list[BaseException] = []
+
+    async def wrong(event: Step, ctx: Context) -> None:
+        try:
+            ctx.publish_from_thread(Echo(1))
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    async with Bus() as bus:
+        bus.subscribe(Step, wrong, name="wrong")
+        await bus.publish(Step())
+    assert len(errors) == 1

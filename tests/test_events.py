@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import attrs
 import pytest
 
+import eventbus
 from eventbus import Event
 from eventbus._events import event_class, registered_event_types
 
@@ -174,3 +175,20 @@ def test_empty_type_name_is_rejected() -> None:
 
         class Nameless(Event, type_name=""):
             pass
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        eventbus.ObjectCreated,
+        eventbus.ObjectRemoved,
+        eventbus.TableChange,
+        eventbus.TopicMessage,
+        eventbus.LogRecord,
+        eventbus.ScheduledEvent,
+    ],
+)
+def test_builtin_event_annotations_resolve(cls: type[eventbus.Event]) -> None:
+    """typing.get_type_hints works on every built-in event (patterns and the codec rely on it)."""
+    hints = typing.get_type_hints(cls)
+    assert set(attrs.fields_dict(cls)) <= set(hints)
