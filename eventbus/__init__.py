@@ -4,6 +4,10 @@ import contextlib as _contextlib
 
 import attrs as _attrs
 
+from ._batching import Batching as Batching
+from ._batching import BatchResult as BatchResult
+from ._batching import StartingPosition as StartingPosition
+from ._batching import StreamOptions as StreamOptions
 from ._blocking import BlockingBus as BlockingBus
 from ._bus import Bus as Bus
 from ._bus import Explanation as Explanation
@@ -20,7 +24,10 @@ from ._deadletter import DeadLetter as DeadLetter
 from ._deadletter import DeadLetterSink as DeadLetterSink
 from ._deadletter import ErrorInfo as ErrorInfo
 from ._deadletter import MemoryDeadLetters as MemoryDeadLetters
+from ._destinations import Destination as Destination
+from ._destinations import InvocationRecord as InvocationRecord
 from ._events import Event as Event
+from ._exceptions import BatchItemFailure as BatchItemFailure
 from ._exceptions import BusClosed as BusClosed
 from ._exceptions import BusFull as BusFull
 from ._exceptions import DuplicateSubscription as DuplicateSubscription
@@ -54,6 +61,9 @@ from .sources.topics import TopicMessage as TopicMessage
 
 __all__ = (
     "AtSchedule",
+    "BatchItemFailure",
+    "BatchResult",
+    "Batching",
     "BlockingBus",
     "Bus",
     "BusClosed",
@@ -64,6 +74,7 @@ __all__ = (
     "DeadLetter",
     "DeadLetterCondition",
     "DeadLetterSink",
+    "Destination",
     "DuplicateSubscription",
     "ErrorInfo",
     "Event",
@@ -74,6 +85,7 @@ __all__ = (
     "Handler",
     "HandlerTimeout",
     "InvocationError",
+    "InvocationRecord",
     "LogRecord",
     "LoopDetected",
     "MemoryDeadLetters",
@@ -92,6 +104,8 @@ __all__ = (
     "ScheduleInfo",
     "ScheduledEvent",
     "SerializationError",
+    "StartingPosition",
+    "StreamOptions",
     "Subscription",
     "SubscriptionMetrics",
     "TableChange",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar, final
 
@@ -15,9 +15,8 @@ from ._deadletter import DeadLetterSink
 from ._events import Event
 from ._exceptions import BusClosed
 from ._metrics import SubscriptionMetrics
-from ._pattern import Pattern
 from ._retry import RetryPolicy
-from ._subscription import Handler, KeyFunction, Subscription
+from ._subscription import Handler, Subscription
 
 __all__ = ["BlockingBus"]
 
@@ -128,30 +127,10 @@ class BlockingBus:
         self,
         event_types: type[Event] | tuple[type[Event], ...],
         handler: Handler,
-        *,
-        name: str | None = None,
-        where: Mapping[str, Any] | Pattern | Callable[[Any], bool] | None = None,
-        concurrency: int = 1,
-        ordered_by: str | KeyFunction | None = None,
-        queue_size: int = 1024,
-        timeout: float | None = None,
-        retry: RetryPolicy | None = None,
-        dead_letter: DeadLetterSink | None = None,
+        **options: Any,
     ) -> Subscription:
-        """:meth:`Bus.subscribe`, callable from any thread (also before :meth:`start`)."""
-        call = functools.partial(
-            self._bus.subscribe,
-            event_types,
-            handler,
-            name=name,
-            where=where,
-            concurrency=concurrency,
-            ordered_by=ordered_by,
-            queue_size=queue_size,
-            timeout=timeout,
-            retry=retry,
-            dead_letter=dead_letter,
-        )
+        """:meth:`Bus.subscribe` (same options), callable from any thread, also before :meth:`start`."""
+        call = functools.partial(self._bus.subscribe, event_types, handler, **options)
         if self._portal is None:
             return call()
         result: Subscription = self._call(call)

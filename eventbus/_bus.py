@@ -10,7 +10,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Final, Literal, NamedTuple, TypeVar, final
+from typing import Any, Final, Literal, NamedTuple, Protocol, TypeVar, final
 
 import anyio
 import anyio.abc
@@ -18,8 +18,10 @@ import anyio.from_thread
 import anyio.lowlevel
 import attrs
 
+from ._batching import Batching, StartingPosition, StreamOptions
 from ._clock import Clock, RealClock
 from ._deadletter import DeadLetter, DeadLetterSink, MemoryDeadLetters
+from ._destinations import Destination, check_destination
 from ._dispatch import Router
 from ._events import Event
 from ._exceptions import (
@@ -41,6 +43,7 @@ from ._subscription import (
     default_name,
     inspect_handler,
 )
+from .sources.logs import LogRecord
 from .sources.schedules import ScheduleInfo, Scheduler
 
 __all__ = ["Bus", "Explanation", "Receipt"]
@@ -52,6 +55,18 @@ H = TypeVar("H", bound=Handler)
 DEFAULT_QUEUE_SIZE: Final = 1024
 DEFAULT_MAX_CHAIN_DEPTH: Final = 16
 _DEPTH_MEMORY: Final = 65_536  # follow-up events whose chain depth we remember
+
+
+class StreamSource(Protocol):
+    """A partitioned log that streams records to LogRecord subscriptions (internal)."""
+
+    def attach(self, sub: Subscription) -> None:
+        """Start (or plan) consuming for *sub*."""
+        ...
+
+    def start(self, tg: anyio.abc.TaskGroup) -> None:
+        """Start the consumers' tasks in the bus's task group."""
+        ...
 
 
 class Receipt(NamedTuple):
@@ -129,6 +144,7 @@ class Bus:
         "_scheduler",
         "_shutting_down",
         "_state",
+        "_stream_sources",
         "_subs",
         "_tg",
         "_token",
@@ -192,6 +208,7 @@ class Bus:
         self._depths: OrderedDict[str, int] = OrderedDict()
         self._fallback: MemoryDeadLetters | None = None
         self._scheduler = Scheduler(self)
+        self._stream_sources: list[StreamSource] = []
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -209,6 +226,8 @@ class Bus:
         for sub in self._subs.values():
             tg.start_soon(sub.run)
         self._scheduler.start(tg)
+        for source in self._stream_sources:
+            source.start(tg)
         return self
 
     async def __aexit__(
@@ -279,6 +298,15 @@ class Bus:
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         dead_letter: DeadLetterSink | None = None,
+        batch: Batching | None = None,
+        on_success: Destination | None = None,
+        on_failure: Destination | None = None,
+        starting_position: StartingPosition | None = None,
+        starting_timestamp: datetime | None = None,
+        bisect_on_error: bool | None = None,
+        max_record_age: float | None = None,
+        max_retry_attempts: int | None = None,
+        parallelization_factor: int | None = None,
     ) -> Subscription:
         """Subscribe *handler* to events of *event_types* (subclasses included).
 
@@ -306,6 +334,18 @@ class Bus:
                 :class:`~eventbus.HandlerTimeout`.
             retry: this subscription's retry policy (default: the bus's).
             dead_letter: this subscription's sink (default: the bus's).
+            batch: deliver ``list[E]`` batches (:class:`~eventbus.Batching`);
+                the handler may return :class:`~eventbus.BatchResult` to fail
+                only some events.
+            on_success: a destination for a record of each success: a
+                callable taking an :class:`~eventbus.InvocationRecord`, a
+                :class:`~eventbus.Topic` or another :class:`Bus`.
+            on_failure: the same for each event given up on.
+            starting_position, starting_timestamp, bisect_on_error,
+                max_record_age, max_retry_attempts, parallelization_factor:
+                stream options for subscriptions to
+                :class:`~eventbus.LogRecord` consuming a :class:`~eventbus.Log`
+                (see :class:`~eventbus.StreamOptions`); refused on others.
 
         Returns:
             The :class:`~eventbus.Subscription`.
@@ -351,6 +391,27 @@ class Bus:
         if ordered_by is not None:
             _check_ordered_by(ordered_by, types)
         where_obj, matcher = _compile_where(where, types)
+        if batch is not None and not isinstance(batch, Batching):
+            raise TypeError(
+                f"subscribe(batch=...) takes Batching(size, window), got {type(batch).__name__}"
+            )
+        if batch is not None and ordered_by is not None:
+            raise ValueError(
+                "subscribe(batch=..., ordered_by=...): a batch mixes keys, so per-key order "
+                "cannot be kept across concurrent batches; drop ordered_by and use "
+                "concurrency=1 for batches in publish order"
+            )
+        check_destination(on_success, "on_success")
+        check_destination(on_failure, "on_failure")
+        stream = _stream_options(
+            types,
+            starting_position=starting_position,
+            starting_timestamp=starting_timestamp,
+            bisect_on_error=bisect_on_error,
+            max_record_age=max_record_age,
+            max_retry_attempts=max_retry_attempts,
+            parallelization_factor=parallelization_factor,
+        )
         sub = Subscription(
             self,
             name=name,
@@ -364,12 +425,28 @@ class Bus:
             timeout=None if timeout is None else float(timeout),
             retry=retry if retry is not None else self.retry,
             dead_letter=dead_letter if dead_letter is not None else self.dead_letters,
+            batch=batch,
+            stream=stream,
+            on_success=on_success,
+            on_failure=on_failure,
         )
         self._subs[name] = sub
         self._router.add(sub)
         if self._tg is not None and self._state is _State.RUNNING:
             self._tg.start_soon(sub.run)
+        if _is_stream_subscription(types):
+            for source in self._stream_sources:
+                source.attach(sub)
         return sub
+
+    def _add_stream_source(self, source: StreamSource) -> None:
+        """Register a partitioned log whose records stream to LogRecord subscriptions."""
+        self._stream_sources.append(source)
+        for sub in self._subs.values():
+            if _is_stream_subscription(sub.event_types):
+                source.attach(sub)
+        if self._tg is not None and self._state is _State.RUNNING:
+            source.start(self._tg)
 
     def on(
         self,
@@ -383,6 +460,10 @@ class Bus:
         timeout: float | None = None,
         retry: RetryPolicy | None = None,
         dead_letter: DeadLetterSink | None = None,
+        batch: Batching | None = None,
+        on_success: Destination | None = None,
+        on_failure: Destination | None = None,
+        **stream_options: Any,
     ) -> Callable[[H], H]:
         """Decorator form of :meth:`subscribe`; returns the handler unchanged::
 
@@ -402,6 +483,10 @@ class Bus:
                 timeout=timeout,
                 retry=retry,
                 dead_letter=dead_letter,
+                batch=batch,
+                on_success=on_success,
+                on_failure=on_failure,
+                **stream_options,
             )
             return handler
 
@@ -850,6 +935,23 @@ def _compile_where(
         f"where= must be an EventBridge-style pattern (a dict) or a predicate "
         f"(event) -> bool, got {type(where).__name__}"
     )
+
+
+def _is_stream_subscription(types: tuple[type[Event], ...]) -> bool:
+    return all(issubclass(t, LogRecord) for t in types)
+
+
+def _stream_options(types: tuple[type[Event], ...], **options: Any) -> StreamOptions | None:
+    given = {k: v for k, v in options.items() if v is not None}
+    if not given:
+        return StreamOptions() if _is_stream_subscription(types) else None
+    if not _is_stream_subscription(types):
+        names = ", ".join(sorted(given))
+        raise TypeError(
+            f"subscribe({names}=...): stream options apply only to subscriptions to "
+            "LogRecord (consumers of a Log); remove them or subscribe to LogRecord"
+        )
+    return StreamOptions(**given)
 
 
 def _not_an_event(value: object) -> TypeError:

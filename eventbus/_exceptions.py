@@ -8,6 +8,7 @@ The tree::
     ├── PatternError           (ValueError)    an invalid ``where=`` pattern
     ├── ScheduleError          (ValueError)    an invalid cron/rate/at expression
     ├── InvocationError                        ``bus.invoke`` whose handler failed
+    ├── BatchItemFailure                       a batch handler reported events as failed
     ├── HandlerTimeout         (TimeoutError)  a handler ran past its timeout
     ├── LoopDetected           (RuntimeError)  a chain of follow-up events ran too deep
     ├── UnknownSubscription    (LookupError)   no subscription has that name
@@ -27,6 +28,7 @@ from typing import Any
 import anyio
 
 __all__ = [
+    "BatchItemFailure",
     "BusClosed",
     "BusFull",
     "DuplicateSubscription",
@@ -69,6 +71,14 @@ class PatternError(EventBusError, ValueError):
 
 class ScheduleError(EventBusError, ValueError):
     """A schedule expression is invalid; the message names the field and why."""
+
+
+class BatchItemFailure(EventBusError):
+    """A batch handler returned :class:`~eventbus.BatchResult` naming failed events.
+
+    Recorded as the error of those events (and passed to the retry policy);
+    never raised to callers.
+    """
 
 
 class HandlerTimeout(EventBusError, TimeoutError):

@@ -34,7 +34,7 @@ __all__ = ["from_cloudevent", "to_cloudevent"]
 
 _ENVELOPE = frozenset({"id", "time", "source", "correlation_id", "causation_id"})
 _EMPTY_SOURCE = "/"
-_TAGS = ("$bytes", "$decimal", "$set", "$datetime", "$map")
+_TAGS = ("$bytes", "$decimal", "$set", "$datetime", "$event", "$map")
 
 Encoder = Callable[[Any, str], Any]
 Decoder = Callable[[Any, str], Any]
@@ -221,6 +221,9 @@ def _encoder(hint: Any) -> Encoder:
         item = args[0] if args and (origin is not tuple or args[-1] is Ellipsis) else Any
         item_enc = _encoder(item)
         return lambda v, p: [item_enc(x, f"{p}[{i}]") for i, x in enumerate(v)]
+    if isinstance(hint, type) and issubclass(hint, Event):
+        # A nested event keeps its own type: it is written as a whole CloudEvent.
+        return lambda v, p: to_cloudevent(v)
     if isinstance(hint, type) and attrs.has(hint):
         return lambda v, p: _encode_attrs(v, p)
     return _encode_dynamic
@@ -287,6 +290,21 @@ def _decoder(hint: Any) -> Decoder:
             return build([item_dec(x, f"{p}[{i}]") for i, x in enumerate(v)])
 
         return decode_seq
+    if isinstance(hint, type) and issubclass(hint, Event):
+        expected = hint
+
+        def decode_event(v: Any, p: str) -> Any:
+            try:
+                nested = from_cloudevent(v)
+            except SerializationError as exc:
+                raise SerializationError(f"{p}: {exc}") from exc
+            if not isinstance(nested, expected):
+                raise SerializationError(
+                    f"{p}: expected a {expected.event_type()} event, got {type(nested).event_type()}"
+                )
+            return nested
+
+        return decode_event
     if isinstance(hint, type) and attrs.has(hint):
         target = hint
         return lambda v, p: _decode_attrs(target, v, p)
@@ -341,6 +359,8 @@ def _encode_dynamic(v: Any, p: str) -> Any:
         if len(out) == 1 and next(iter(out)) in _TAGS:
             return {"$map": out}
         return out
+    if isinstance(v, Event):
+        return {"$event": to_cloudevent(v)}
     if attrs.has(type(v)):
         return _encode_attrs(v, p)
     raise SerializationError(
@@ -363,6 +383,8 @@ def _decode_dynamic(v: Any, p: str) -> Any:
                 return _parse_time(inner, p)
             if tag == "$set":
                 return {_hashable(_decode_dynamic(x, p)) for x in inner}
+            if tag == "$event":
+                return from_cloudevent(inner)
             if tag == "$map":
                 return {k: _decode_dynamic(x, f"{p}.{k}") for k, x in inner.items()}
         return {k: _decode_dynamic(x, f"{p}.{k}") for k, x in v.items()}

@@ -27,16 +27,18 @@ from collections import deque
 from collections.abc import Callable, Hashable
 from datetime import datetime
 from time import perf_counter
-from typing import TYPE_CHECKING, Any, Final, TypeAlias, final
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, final
 
 import anyio
 import anyio.lowlevel
 import anyio.to_thread
 
+from ._batching import Batching, BatchResult, StreamOptions
 from ._context import Context
 from ._deadletter import DeadLetter, DeadLetterSink, ErrorInfo
+from ._destinations import InvocationRecord, deliver_record
 from ._events import Event
-from ._exceptions import HandlerTimeout
+from ._exceptions import BatchItemFailure, HandlerTimeout
 from ._metrics import DURATION_WINDOW, Counters, SubscriptionMetrics
 from ._retry import DeadLetterCondition, GiveUp, RetryPolicy
 
@@ -59,14 +61,24 @@ _YIELD_EVERY: Final = 16  # events a worker handles back to back before yielding
 
 @final
 class _Retry:
-    """A failed event waiting for, or ready for, its next attempt."""
+    """A failed event (or batch of events) waiting for, or ready for, its next attempt."""
 
-    __slots__ = ("attempt", "event", "first_failure")
+    __slots__ = ("attempt", "event", "events", "first_failure")
 
-    def __init__(self, event: Event, attempt: int, first_failure: datetime) -> None:
+    def __init__(
+        self,
+        event: Event,
+        attempt: int,
+        first_failure: datetime,
+        events: list[Event] | None = None,
+    ) -> None:
         self.event = event
         self.attempt = attempt
         self.first_failure = first_failure
+        self.events = events
+
+    def all_events(self) -> list[Event]:
+        return self.events if self.events is not None else [self.event]
 
 
 @final
@@ -84,6 +96,10 @@ class Subscription:
         ordered_by: the field name or key function that orders events, or ``None``.
         retry: its :class:`~eventbus.RetryPolicy`.
         dead_letter: its :class:`~eventbus.DeadLetterSink`.
+        batch: its :class:`~eventbus.Batching`, or ``None`` for one event at a time.
+        stream: its :class:`~eventbus.StreamOptions` (subscriptions to
+            ``LogRecord`` consuming a :class:`~eventbus.Log`), or ``None``.
+        on_success, on_failure: its destinations, or ``None``.
     """
 
     __slots__ = (
@@ -100,14 +116,18 @@ class Subscription:
         "_scope",
         "_space_waiters",
         "_wants_ctx",
+        "batch",
         "concurrency",
         "dead_letter",
         "event_types",
         "handler",
         "name",
+        "on_failure",
+        "on_success",
         "ordered_by",
         "queue_size",
         "retry",
+        "stream",
         "timeout",
         "where",
     )
@@ -127,8 +147,16 @@ class Subscription:
         timeout: float | None,
         retry: RetryPolicy,
         dead_letter: DeadLetterSink,
+        batch: Batching | None = None,
+        stream: StreamOptions | None = None,
+        on_success: object = None,
+        on_failure: object = None,
     ) -> None:
         self._bus = bus
+        self.batch = batch
+        self.stream = stream
+        self.on_success = on_success
+        self.on_failure = on_failure
         self.name = name
         self.event_types = event_types
         self.handler = handler
@@ -278,6 +306,9 @@ class Subscription:
         return queue.popleft()
 
     async def _worker(self) -> None:
+        if self.batch is not None:
+            await self._batch_worker(self.batch)
+            return
         queue = self._queue
         key_fn = self._key
         active = self._active_keys
@@ -309,9 +340,9 @@ class Subscription:
                     start = perf_counter()
                     try:
                         if wants_ctx:
-                            await handler(item, Context(bus, name, item, 1, None))
+                            result = await handler(item, Context(bus, name, item, 1, None))
                         else:
-                            await handler(item)
+                            result = await handler(item)
                     except BaseException as exc:
                         retry = await self._on_failure(item, exc, 1, None, start)
                         if (
@@ -319,6 +350,8 @@ class Subscription:
                         ):  # pragma: no cover - only ordered retries run in place
                             await self._deliver(retry)
                         continue
+                    if self.on_success is not None:
+                        await self._report(item, "Success", result, None, None, 1, start)
                     c.in_flight -= 1
                     c.succeeded += 1
                     durations = c._durations
@@ -370,13 +403,15 @@ class Subscription:
         while True:
             start = perf_counter()
             try:
-                await self._attempt(event, attempt)
+                result = await self._attempt(event, attempt)
             except BaseException as exc:
                 retry = await self._on_failure(event, exc, attempt, first_failure, start)
                 if retry is None:
                     return
                 attempt, first_failure = retry.attempt, retry.first_failure
                 continue
+            if self.on_success is not None:
+                await self._report(event, "Success", result, None, None, attempt, start)
             c.record_duration(perf_counter() - start)
             c.in_flight -= 1
             c.succeeded += 1
@@ -448,34 +483,40 @@ class Subscription:
 
     async def _retry_later(self, item: _Retry, due: float) -> None:
         c = self._counters
+        n = len(item.all_events())
         try:
             await self._bus.clock.sleep_until(due)
         except anyio.get_cancelled_exc_class():
             if self._bus._shutting_down:
-                c.waiting_retry -= 1
-                c.in_flight += 1
+                c.waiting_retry -= n
+                c.in_flight += n
                 with anyio.CancelScope(shield=True):
-                    await self._give_up(
-                        item.event, None, item.attempt - 1, item.first_failure, "Shutdown"
-                    )
+                    for event in item.all_events():
+                        await self._give_up(
+                            event, None, item.attempt - 1, item.first_failure, "Shutdown"
+                        )
             raise
-        c.waiting_retry -= 1
-        c.queued += 1
+        c.waiting_retry -= n
+        c.queued += n
         self._queue.append(item)
         if self._item_waiters:
             self._wake_worker()
 
-    async def _attempt(self, event: Event, attempt: int) -> Any:
-        """Run the handler once; raise :class:`HandlerTimeout` past the deadline."""
+    async def _attempt(self, event: Event, attempt: int, payload: Any = None) -> Any:
+        """Run the handler once on *event* (or on *payload*, a batch, when given).
+
+        Raises :class:`HandlerTimeout` past the deadline.
+        """
+        arg: Any = event if payload is None else payload
         timeout = self.timeout
         if timeout is None:
             if self._async:
                 if self._wants_ctx:
                     return await self.handler(
-                        event, Context(self._bus, self.name, event, attempt, None)
+                        arg, Context(self._bus, self.name, event, attempt, None)
                     )
-                return await self.handler(event)
-            return await self._run_sync(event, attempt, None)
+                return await self.handler(arg)
+            return await self._run_sync(arg, event, attempt, None)
         clock = self._bus.clock
         deadline = clock.now() + timeout
         result: Any = None
@@ -483,12 +524,12 @@ class Subscription:
             if self._async:
                 if self._wants_ctx:
                     result = await self.handler(
-                        event, Context(self._bus, self.name, event, attempt, deadline)
+                        arg, Context(self._bus, self.name, event, attempt, deadline)
                     )
                 else:
-                    result = await self.handler(event)
+                    result = await self.handler(arg)
             else:
-                result = await self._run_sync(event, attempt, deadline)
+                result = await self._run_sync(arg, event, attempt, deadline)
         if scope.cancel_called:
             raise HandlerTimeout(
                 f"subscription {self.name!r}: handler did not finish within its timeout of "
@@ -497,14 +538,14 @@ class Subscription:
             )
         return result
 
-    async def _run_sync(self, event: Event, attempt: int, deadline: float | None) -> Any:
+    async def _run_sync(self, arg: Any, event: Event, attempt: int, deadline: float | None) -> Any:
         call: Callable[[], Any]
         if self._wants_ctx:
             call = functools.partial(
-                self.handler, event, Context(self._bus, self.name, event, attempt, deadline)
+                self.handler, arg, Context(self._bus, self.name, event, attempt, deadline)
             )
         else:
-            call = functools.partial(self.handler, event)
+            call = functools.partial(self.handler, arg)
         # A thread cannot be interrupted: on timeout we stop waiting for it.
         return await anyio.to_thread.run_sync(call, abandon_on_cancel=deadline is not None)
 
@@ -513,7 +554,7 @@ class Subscription:
         c = self._counters
         start = perf_counter()
         try:
-            result = await self._attempt(event, 1)
+            result = await self._attempt(event, 1, [event] if self.batch is not None else None)
         except Exception as exc:
             c.errors += 1
             if isinstance(exc, HandlerTimeout):
@@ -552,10 +593,45 @@ class Subscription:
             exception=exc,
         )
         await bus._store_dead_letter(self.dead_letter, letter)
+        if self.on_failure is not None:
+            await deliver_record(
+                self.on_failure,
+                InvocationRecord(
+                    event,
+                    self.name,
+                    "Failure",
+                    error=error,
+                    condition=condition,
+                    attempts=attempts,
+                ),
+            )
         c = self._counters
         c.in_flight -= 1
         c.dead_lettered += 1
         bus._settle()
+
+    async def _report(
+        self,
+        event: Event,
+        outcome: Literal["Success", "Failure"],
+        result: Any,
+        error: ErrorInfo | None,
+        condition: DeadLetterCondition | None,
+        attempts: int,
+        start: float,
+    ) -> None:
+        destination = self.on_success if outcome == "Success" else self.on_failure
+        record = InvocationRecord(
+            event,
+            self.name,
+            outcome,
+            result=result,
+            error=error,
+            condition=condition,
+            attempts=attempts,
+            duration=perf_counter() - start,
+        )
+        await deliver_record(destination, record)
 
     async def dead_letter_now(
         self, event: Event, exc: BaseException, condition: DeadLetterCondition
@@ -567,6 +643,141 @@ class Subscription:
         self._bus._outstanding += 1
         await self._give_up(event, exc, 0, None, condition)
 
+    # -- batches -------------------------------------------------------------------------
+
+    async def _batch_worker(self, config: Batching) -> None:
+        """Collect up to ``size`` events (waiting at most ``window``) and deliver them at once."""
+        queue = self._queue
+        clock = self._bus.clock
+        while True:
+            first = queue.popleft() if queue else await self._next_item()
+            if isinstance(first, _Retry):
+                events = first.all_events()
+                self._take_n(len(events))
+                await self._deliver_batch(events, first.attempt, first.first_failure)
+                continue
+            batch = [first]
+            size = config.size
+            while len(batch) < size and queue and not isinstance(queue[0], _Retry):
+                batch.append(queue.popleft())  # type: ignore[arg-type]
+            if len(batch) < size and config.window > 0:
+                with clock.deadline_scope(clock.now() + config.window):
+                    while len(batch) < size:
+                        item = await self._next_item()
+                        if isinstance(item, _Retry):
+                            queue.appendleft(item)
+                            break
+                        batch.append(item)
+                        while len(batch) < size and queue and not isinstance(queue[0], _Retry):
+                            batch.append(queue.popleft())  # type: ignore[arg-type]
+            self._take_n(len(batch))
+            await self._deliver_batch(batch, 1, None)
+            await anyio.lowlevel.checkpoint()
+
+    def _take_n(self, n: int) -> None:
+        c = self._counters
+        c.queued -= n
+        c.in_flight += n
+        for _ in range(n):
+            if not self._space_waiters:
+                break
+            self._wake_publisher()
+
+    async def _deliver_batch(
+        self, events: list[Event], attempt: int, first_failure: datetime | None
+    ) -> None:
+        """Run the handler on a batch until every event in it settles or waits for a retry."""
+        c = self._counters
+        bus = self._bus
+        while True:
+            start = perf_counter()
+            failed: list[Event]
+            error: BaseException | None = None
+            try:
+                result = await self._attempt(events[0], attempt, list(events))
+            except anyio.get_cancelled_exc_class():
+                if bus._shutting_down:
+                    with anyio.CancelScope(shield=True):
+                        for event in events:
+                            await self._give_up(event, None, attempt, first_failure, "Shutdown")
+                raise
+            except Exception as exc:
+                failed, error, result = events, exc, None
+            else:
+                failed, error = self._failed_items(events, result)
+            c.record_duration(perf_counter() - start)
+            failed_ids = {id(e) for e in failed}
+            for event in events:
+                if id(event) in failed_ids:
+                    continue
+                if self.on_success is not None:
+                    await self._report(event, "Success", result, None, None, attempt, start)
+                c.in_flight -= 1
+                c.succeeded += 1
+                bus._settle()
+            if not failed or error is None:
+                return
+            retry = await self._on_batch_failure(failed, error, attempt, first_failure)
+            if retry is None:
+                return
+            events, attempt, first_failure = retry.all_events(), retry.attempt, retry.first_failure
+
+    def _failed_items(
+        self, events: list[Event], result: object
+    ) -> tuple[list[Event], BaseException | None]:
+        """Read a handler's :class:`BatchResult` (Lambda's ReportBatchItemFailures)."""
+        if not isinstance(result, BatchResult) or not result.failed:
+            return [], None
+        by_id = {e.id: e for e in events}
+        unknown = [i for i in result.failed if i not in by_id]
+        if unknown:
+            # As Lambda does: an id that is not in the batch fails the whole batch.
+            return events, BatchItemFailure(
+                f"subscription {self.name!r}: BatchResult.failed names ids not in the batch "
+                f"({', '.join(unknown[:3])}); the whole batch is treated as failed"
+            )
+        failed_ids = set(result.failed)
+        failed = [e for e in events if e.id in failed_ids]
+        return failed, BatchItemFailure(
+            f"subscription {self.name!r}: the handler reported {len(failed)} of "
+            f"{len(events)} events as failed (BatchResult)"
+        )
+
+    async def _on_batch_failure(
+        self,
+        failed: list[Event],
+        exc: BaseException,
+        attempt: int,
+        first_failure: datetime | None,
+    ) -> _Retry | None:
+        """The failed part of a batch: retry it later (as a batch) or dead-letter each event."""
+        c = self._counters
+        bus = self._bus
+        n = len(failed)
+        c.errors += n
+        if isinstance(exc, HandlerTimeout):
+            c.timeouts += n
+        now = bus.clock.wall()
+        if first_failure is None:
+            first_failure = now
+        age = max((now - e.time).total_seconds() for e in failed)
+        decision = self.retry.next_delay(exc, attempt, age)
+        if decision is None or isinstance(decision, GiveUp):
+            condition: DeadLetterCondition = (
+                decision.condition if decision is not None else "RetriesExhausted"
+            )
+            if condition == "RetriesExhausted" and isinstance(exc, HandlerTimeout):
+                condition = "Timeout"
+            for event in failed:
+                await self._give_up(event, exc, attempt, first_failure, condition)
+            return None
+        c.retries += n
+        c.in_flight -= n
+        c.waiting_retry += n
+        due = bus.clock.now() + max(0.0, float(decision))
+        bus._spawn(self._retry_later, _Retry(failed[0], attempt + 1, first_failure, failed), due)
+        return None
+
     def abandon_queued(self) -> list[Event]:
         """Remove every queued event (for shutdown); the caller dead-letters them."""
         items = list(self._queue)
@@ -575,9 +786,12 @@ class Subscription:
             backlog.clear()
         self._queue.clear()
         c = self._counters
-        c.queued -= len(items)
-        c.in_flight += len(items)
-        return [i.event if isinstance(i, _Retry) else i for i in items]
+        events: list[Event] = []
+        for item in items:
+            events.extend(item.all_events() if isinstance(item, _Retry) else [item])
+        c.queued -= len(events)
+        c.in_flight += len(events)
+        return events
 
 
 def inspect_handler(handler: Handler) -> tuple[bool, bool]:
