@@ -39,6 +39,9 @@ from ._exceptions import PatternError as PatternError
 from ._exceptions import ScheduleError as ScheduleError
 from ._exceptions import SerializationError as SerializationError
 from ._exceptions import UnknownSubscription as UnknownSubscription
+from ._flow import CircuitBreaker as CircuitBreaker
+from ._flow import CircuitState as CircuitState
+from ._flow import RateLimit as RateLimit
 from ._metrics import SubscriptionMetrics as SubscriptionMetrics
 from ._pattern import Pattern as Pattern
 from ._pattern_index import PatternIndex as PatternIndex
@@ -68,6 +71,8 @@ __all__ = (
     "Bus",
     "BusClosed",
     "BusFull",
+    "CircuitBreaker",
+    "CircuitState",
     "Clock",
     "Context",
     "CronSchedule",
@@ -95,6 +100,7 @@ __all__ = (
     "Pattern",
     "PatternError",
     "PatternIndex",
+    "RateLimit",
     "RateSchedule",
     "RealClock",
     "Receipt",

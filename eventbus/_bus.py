@@ -32,6 +32,7 @@ from ._exceptions import (
     LoopDetected,
     UnknownSubscription,
 )
+from ._flow import CircuitBreaker, RateLimit
 from ._metrics import SubscriptionMetrics
 from ._pattern import Pattern
 from ._retry import DeadLetterCondition, ExponentialBackoff, RetryPolicy
@@ -131,12 +132,17 @@ class Bus:
             (default: the real clock; tests use ``eventbus.testing.FakeClock``).
         max_chain_depth: how deep a chain of ``ctx.publish`` follow-ups may
             go before it is cut as a recursive loop.
+        grace_period: on a normal close, how many seconds (bus clock) to
+            wait for queued and in-flight work; what is left then is
+            cancelled and dead-lettered with condition ``Shutdown``.
+            ``None`` (default) waits for everything.
     """
 
     __slots__ = (
         "_depths",
         "_drain_waiter",
         "_fallback",
+        "_grace_period",
         "_loop_thread",
         "_max_chain_depth",
         "_outstanding",
@@ -161,6 +167,7 @@ class Bus:
         retry: RetryPolicy | None = None,
         clock: Clock | None = None,
         max_chain_depth: int = DEFAULT_MAX_CHAIN_DEPTH,
+        grace_period: float | None = None,
     ) -> None:
         if transport is not None:
             raise TypeError(
@@ -195,6 +202,15 @@ class Bus:
         )
         self.retry: RetryPolicy = retry if retry is not None else ExponentialBackoff()
         self.clock: Clock = clock if clock is not None else RealClock()
+        if grace_period is not None and (
+            isinstance(grace_period, bool)
+            or not isinstance(grace_period, int | float)
+            or grace_period < 0
+        ):
+            raise ValueError(
+                f"Bus(grace_period=...) must be seconds >= 0 or None, got {grace_period!r}"
+            )
+        self._grace_period = None if grace_period is None else float(grace_period)
         self._max_chain_depth = max_chain_depth
         self._router = Router()
         self._subs: dict[str, Subscription] = {}
@@ -244,7 +260,20 @@ class Bus:
             if exc_type is None:
                 self._state = _State.CLOSING
                 try:
-                    await self.drain()
+                    if self._grace_period is None:
+                        await self.drain()
+                    else:
+                        deadline = self.clock.now() + self._grace_period
+                        with self.clock.deadline_scope(deadline):
+                            await self.drain()
+                        if self._outstanding:
+                            logger.warning(
+                                "bus closing: %d event(s) not handled within the grace period "
+                                "of %gs are cancelled and dead-lettered (Shutdown)",
+                                self._outstanding,
+                                self._grace_period,
+                            )
+                            await self._shutdown()
                 except BaseException:
                     await self._shutdown()
                     raise
@@ -307,6 +336,8 @@ class Bus:
         max_record_age: float | None = None,
         max_retry_attempts: int | None = None,
         parallelization_factor: int | None = None,
+        circuit_breaker: CircuitBreaker | None = None,
+        rate_limit: RateLimit | None = None,
     ) -> Subscription:
         """Subscribe *handler* to events of *event_types* (subclasses included).
 
@@ -341,6 +372,10 @@ class Bus:
                 callable taking an :class:`~eventbus.InvocationRecord`, a
                 :class:`~eventbus.Topic` or another :class:`Bus`.
             on_failure: the same for each event given up on.
+            circuit_breaker: a :class:`~eventbus.CircuitBreaker`: after
+                repeated failures, events wait (they do not fail) until a
+                probe succeeds.
+            rate_limit: a :class:`~eventbus.RateLimit` on invocations.
             starting_position, starting_timestamp, bisect_on_error,
                 max_record_age, max_retry_attempts, parallelization_factor:
                 stream options for subscriptions to
@@ -401,6 +436,15 @@ class Bus:
                 "cannot be kept across concurrent batches; drop ordered_by and use "
                 "concurrency=1 for batches in publish order"
             )
+        if circuit_breaker is not None and not isinstance(circuit_breaker, CircuitBreaker):
+            raise TypeError(
+                "subscribe(circuit_breaker=...) takes CircuitBreaker(failure_threshold, "
+                f"reset_timeout), got {type(circuit_breaker).__name__}"
+            )
+        if rate_limit is not None and not isinstance(rate_limit, RateLimit):
+            raise TypeError(
+                f"subscribe(rate_limit=...) takes RateLimit(rate, per), got {type(rate_limit).__name__}"
+            )
         check_destination(on_success, "on_success")
         check_destination(on_failure, "on_failure")
         stream = _stream_options(
@@ -429,6 +473,8 @@ class Bus:
             stream=stream,
             on_success=on_success,
             on_failure=on_failure,
+            circuit_breaker=circuit_breaker,
+            rate_limit=rate_limit,
         )
         self._subs[name] = sub
         self._router.add(sub)

@@ -37,6 +37,12 @@ class SubscriptionMetrics:
 
     Durations (seconds, over the most recent invocations; 0.0 before any):
         duration_p50, duration_p99.
+
+    Also:
+        abandoned_threads: plain ``def`` handlers whose thread was left
+            running after a timeout or shutdown (threads cannot be cancelled).
+        circuit: the circuit breaker's state: ``"closed"``, ``"open"`` or
+            ``"half-open"`` (always ``"closed"`` without a breaker).
     """
 
     accepted: int = 0
@@ -51,6 +57,8 @@ class SubscriptionMetrics:
     waiting_retry: int = 0
     duration_p50: float = 0.0
     duration_p99: float = 0.0
+    abandoned_threads: int = 0
+    circuit: str = "closed"
 
     @property
     def balanced(self) -> bool:
@@ -66,6 +74,7 @@ class Counters:
     __slots__ = (
         "_durations",
         "_next",
+        "abandoned_threads",
         "accepted",
         "dead_lettered",
         "errors",
@@ -89,6 +98,7 @@ class Counters:
         self.in_flight = 0
         self.queued = 0
         self.waiting_retry = 0
+        self.abandoned_threads = 0
         self._durations: list[float] = []
         self._next = 0
 
@@ -100,7 +110,7 @@ class Counters:
             durations[self._next] = seconds
             self._next = (self._next + 1) % DURATION_WINDOW
 
-    def snapshot(self) -> SubscriptionMetrics:
+    def snapshot(self, circuit: str = "closed") -> SubscriptionMetrics:
         ordered = sorted(self._durations)
         return SubscriptionMetrics(
             accepted=self.accepted,
@@ -115,6 +125,8 @@ class Counters:
             waiting_retry=self.waiting_retry,
             duration_p50=_percentile(ordered, 0.50),
             duration_p99=_percentile(ordered, 0.99),
+            abandoned_threads=self.abandoned_threads,
+            circuit=circuit,
         )
 
 

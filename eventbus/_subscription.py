@@ -39,6 +39,7 @@ from ._deadletter import DeadLetter, DeadLetterSink, ErrorInfo
 from ._destinations import InvocationRecord, deliver_record
 from ._events import Event
 from ._exceptions import BatchItemFailure, HandlerTimeout
+from ._flow import CircuitBreaker, Gate, RateLimit
 from ._metrics import DURATION_WINDOW, Counters, SubscriptionMetrics
 from ._retry import DeadLetterCondition, GiveUp, RetryPolicy
 
@@ -100,6 +101,8 @@ class Subscription:
         stream: its :class:`~eventbus.StreamOptions` (subscriptions to
             ``LogRecord`` consuming a :class:`~eventbus.Log`), or ``None``.
         on_success, on_failure: its destinations, or ``None``.
+        circuit_breaker: its :class:`~eventbus.CircuitBreaker`, or ``None``.
+        rate_limit: its :class:`~eventbus.RateLimit`, or ``None``.
     """
 
     __slots__ = (
@@ -107,6 +110,7 @@ class Subscription:
         "_async",
         "_bus",
         "_counters",
+        "_gate",
         "_item_waiters",
         "_key",
         "_loop",
@@ -117,6 +121,7 @@ class Subscription:
         "_space_waiters",
         "_wants_ctx",
         "batch",
+        "circuit_breaker",
         "concurrency",
         "dead_letter",
         "event_types",
@@ -126,6 +131,7 @@ class Subscription:
         "on_success",
         "ordered_by",
         "queue_size",
+        "rate_limit",
         "retry",
         "stream",
         "timeout",
@@ -151,8 +157,17 @@ class Subscription:
         stream: StreamOptions | None = None,
         on_success: object = None,
         on_failure: object = None,
+        circuit_breaker: CircuitBreaker | None = None,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         self._bus = bus
+        self.circuit_breaker = circuit_breaker
+        self.rate_limit = rate_limit
+        self._gate = (
+            Gate(name, bus.clock, circuit_breaker, rate_limit)
+            if circuit_breaker is not None or rate_limit is not None
+            else None
+        )
         self.batch = batch
         self.stream = stream
         self.on_success = on_success
@@ -189,7 +204,7 @@ class Subscription:
 
     def metrics(self) -> SubscriptionMetrics:
         """A snapshot of this subscription's counters and gauges."""
-        return self._counters.snapshot()
+        return self._counters.snapshot(self._gate.state if self._gate is not None else "closed")
 
     def __repr__(self) -> str:
         types = ", ".join(t.__name__ for t in self.event_types)
@@ -318,8 +333,11 @@ class Subscription:
         handler = self.handler
         wants_ctx = self._wants_ctx
         fast = self._async and self.timeout is None
+        gate = self._gate
         streak = 0
         while True:
+            if gate is not None and not await self._admitted(gate):
+                continue
             if queue:
                 item = queue.popleft()
                 streak += 1
@@ -350,6 +368,8 @@ class Subscription:
                         ):  # pragma: no cover - only ordered retries run in place
                             await self._deliver(retry)
                         continue
+                    if gate is not None:
+                        gate.record(True)
                     if self.on_success is not None:
                         await self._report(item, "Success", result, None, None, 1, start)
                     c.in_flight -= 1
@@ -386,6 +406,18 @@ class Subscription:
             finally:
                 del active[key]
 
+    async def _admitted(self, gate: Gate) -> bool:
+        """Wait for an event and for the breaker/limiter; False if the event went elsewhere."""
+        queue = self._queue
+        if not queue:
+            item = await self._next_item()
+            queue.appendleft(item)  # still counted as queued: only peeked at
+        await gate.admit()
+        if queue:
+            return True
+        gate.withdraw()
+        return False
+
     def _take(self) -> None:
         c = self._counters
         c.queued -= 1
@@ -410,6 +442,8 @@ class Subscription:
                     return
                 attempt, first_failure = retry.attempt, retry.first_failure
                 continue
+            if self._gate is not None:
+                self._gate.record(True)
             if self.on_success is not None:
                 await self._report(event, "Success", result, None, None, attempt, start)
             c.record_duration(perf_counter() - start)
@@ -442,6 +476,8 @@ class Subscription:
             raise exc
         if not isinstance(exc, Exception):
             raise exc
+        if self._gate is not None:
+            self._gate.record(False)
         c.record_duration(perf_counter() - start)
         c.errors += 1
         if isinstance(exc, HandlerTimeout):
@@ -546,8 +582,13 @@ class Subscription:
             )
         else:
             call = functools.partial(self.handler, arg)
-        # A thread cannot be interrupted: on timeout we stop waiting for it.
-        return await anyio.to_thread.run_sync(call, abandon_on_cancel=deadline is not None)
+        # A thread cannot be interrupted: on timeout or shutdown we stop
+        # waiting for it, and count it as abandoned.
+        try:
+            return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+        except anyio.get_cancelled_exc_class():
+            self._counters.abandoned_threads += 1
+            raise
 
     async def invoke(self, event: Event) -> Any:
         """Run the handler once on *event*, outside the queue (``Bus.invoke``)."""
@@ -649,7 +690,10 @@ class Subscription:
         """Collect up to ``size`` events (waiting at most ``window``) and deliver them at once."""
         queue = self._queue
         clock = self._bus.clock
+        gate = self._gate
         while True:
+            if gate is not None and not await self._admitted(gate):
+                continue
             first = queue.popleft() if queue else await self._next_item()
             if isinstance(first, _Retry):
                 events = first.all_events()
@@ -706,6 +750,8 @@ class Subscription:
             else:
                 failed, error = self._failed_items(events, result)
             c.record_duration(perf_counter() - start)
+            if self._gate is not None:
+                self._gate.record(not failed)
             failed_ids = {id(e) for e in failed}
             for event in events:
                 if id(event) in failed_ids:

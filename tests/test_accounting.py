@@ -51,10 +51,13 @@ class Item(Event):
 
 
 def test_snapshot_fields() -> None:
-    """A snapshot has exactly the contract's counters, gauges and percentiles, all zero at first."""
-    assert [f.name for f in attrs.fields(SubscriptionMetrics)] == FIELDS
+    """A snapshot has the contract's counters, gauges and percentiles first, all zero at first."""
+    names = [f.name for f in attrs.fields(SubscriptionMetrics)]
+    assert names[: len(FIELDS)] == FIELDS
+    assert names[len(FIELDS) :] == ["abandoned_threads", "circuit"]
     empty = SubscriptionMetrics()
     assert all(getattr(empty, name) == 0 for name in FIELDS)
+    assert empty.circuit == "closed"
     assert isinstance(empty.duration_p50, float)
 
 
