@@ -452,6 +452,20 @@ class Subscription:
             self._bus._settle()
             return
 
+    def _decide(
+        self, exc: BaseException, attempt: int, age: float
+    ) -> float | DeadLetterCondition:
+        """Ask the retry policy: a delay in seconds, or the condition to give up with."""
+        decision = self.retry.next_delay(exc, attempt, age)
+        if decision is not None and not isinstance(decision, GiveUp):
+            return max(0.0, float(decision))
+        condition: DeadLetterCondition = (
+            decision.condition if decision is not None else "RetriesExhausted"
+        )
+        if condition == "RetriesExhausted" and isinstance(exc, HandlerTimeout):
+            return "Timeout"
+        return condition
+
     async def _on_failure(
         self,
         event: Event,
@@ -486,20 +500,15 @@ class Subscription:
         if first_failure is None:
             first_failure = now
         age = (now - event.time).total_seconds()
-        decision = self.retry.next_delay(exc, attempt, age)
-        if decision is None or isinstance(decision, GiveUp):
-            condition: DeadLetterCondition = (
-                decision.condition if decision is not None else "RetriesExhausted"
-            )
-            if condition == "RetriesExhausted" and isinstance(exc, HandlerTimeout):
-                condition = "Timeout"
-            await self._give_up(event, exc, attempt, first_failure, condition)
+        decision = self._decide(exc, attempt, age)
+        if isinstance(decision, str):
+            await self._give_up(event, exc, attempt, first_failure, decision)
             return None
         c.retries += 1
         c.in_flight -= 1
         c.waiting_retry += 1
         attempt += 1
-        due = bus.clock.now() + max(0.0, float(decision))
+        due = bus.clock.now() + decision
         if self._key is None:
             bus._spawn(self._retry_later, _Retry(event, attempt, first_failure), due)
             return None
@@ -807,20 +816,15 @@ class Subscription:
         if first_failure is None:
             first_failure = now
         age = max((now - e.time).total_seconds() for e in failed)
-        decision = self.retry.next_delay(exc, attempt, age)
-        if decision is None or isinstance(decision, GiveUp):
-            condition: DeadLetterCondition = (
-                decision.condition if decision is not None else "RetriesExhausted"
-            )
-            if condition == "RetriesExhausted" and isinstance(exc, HandlerTimeout):
-                condition = "Timeout"
+        decision = self._decide(exc, attempt, age)
+        if isinstance(decision, str):
             for event in failed:
-                await self._give_up(event, exc, attempt, first_failure, condition)
+                await self._give_up(event, exc, attempt, first_failure, decision)
             return None
         c.retries += n
         c.in_flight -= n
         c.waiting_retry += n
-        due = bus.clock.now() + max(0.0, float(decision))
+        due = bus.clock.now() + decision
         bus._spawn(self._retry_later, _Retry(failed[0], attempt + 1, first_failure, failed), due)
         return None
 
