@@ -147,6 +147,10 @@ class BlockingBus:
 
         return decorate
 
+    def unsubscribe(self, name: str) -> None:
+        """:meth:`Bus.unsubscribe`: block until the subscription finished and is gone."""
+        self._call(self._bus.unsubscribe, name)
+
     def publish(self, event: Event) -> Receipt:
         """Block until every matching subscription accepted *event* (see :meth:`Bus.publish`)."""
         result: Receipt = self._call(self._bus.publish, event)

@@ -538,6 +538,24 @@ class Bus:
 
         return decorate
 
+    async def unsubscribe(self, name: str) -> None:
+        """Remove subscription *name*: stop routing to it, let it finish, stop its workers.
+
+        Events it already accepted are still handled or dead-lettered (with
+        retries) before this returns; new events no longer reach it. Its
+        metrics leave ``bus.metrics()`` once it is gone.
+
+        Raises:
+            UnknownSubscription: there is no such subscription.
+        """
+        sub = self.subscription(name)
+        self._router.remove(sub)
+        try:
+            await sub.wait_idle()
+        finally:
+            del self._subs[name]
+            sub.stop()
+
     def subscription(self, name: str) -> Subscription:
         """The subscription called *name*.
 

@@ -111,6 +111,7 @@ class Subscription:
         "_bus",
         "_counters",
         "_gate",
+        "_idle",
         "_item_waiters",
         "_key",
         "_loop",
@@ -199,6 +200,7 @@ class Subscription:
         self._reserved = 0  # slots freed for woken publishers that have not enqueued yet
         self._active_keys: dict[Hashable, deque[Event | _Retry]] = {}
         self._scope: anyio.CancelScope | None = None
+        self._idle: anyio.Event | None = None
 
     # -- introspection -------------------------------------------------------------
 
@@ -299,6 +301,26 @@ class Subscription:
                     tg.start_soon(self._worker)
                 task_status.started()
 
+    def _settled(self) -> None:
+        """One event of this subscription was handled or dead-lettered."""
+        self._bus._settle()
+        if self._idle is not None:
+            self._check_idle()
+
+    def _check_idle(self) -> None:
+        c = self._counters
+        if self._idle is not None and not (c.in_flight or c.queued or c.waiting_retry):
+            self._idle.set()
+            self._idle = None
+
+    async def wait_idle(self) -> None:
+        """Wait until nothing of this subscription is queued, in flight or waiting to retry."""
+        c = self._counters
+        while c.in_flight or c.queued or c.waiting_retry:
+            if self._idle is None:
+                self._idle = anyio.Event()
+            await self._idle.wait()
+
     def stop(self) -> None:
         if self._scope is not None:
             self._scope.cancel()
@@ -382,6 +404,8 @@ class Subscription:
                     bus._outstanding -= 1
                     if not bus._outstanding and bus._drain_waiter is not None:
                         bus._settle_idle()
+                    if self._idle is not None:
+                        self._check_idle()
                     continue
                 await self._deliver(item)
                 continue
@@ -449,12 +473,10 @@ class Subscription:
             c.record_duration(perf_counter() - start)
             c.in_flight -= 1
             c.succeeded += 1
-            self._bus._settle()
+            self._settled()
             return
 
-    def _decide(
-        self, exc: BaseException, attempt: int, age: float
-    ) -> float | DeadLetterCondition:
+    def _decide(self, exc: BaseException, attempt: int, age: float) -> float | DeadLetterCondition:
         """Ask the retry policy: a delay in seconds, or the condition to give up with."""
         decision = self.retry.next_delay(exc, attempt, age)
         if decision is not None and not isinstance(decision, GiveUp):
@@ -658,7 +680,7 @@ class Subscription:
         c = self._counters
         c.in_flight -= 1
         c.dead_lettered += 1
-        bus._settle()
+        self._settled()
 
     async def _report(
         self,
@@ -769,7 +791,7 @@ class Subscription:
                     await self._report(event, "Success", result, None, None, attempt, start)
                 c.in_flight -= 1
                 c.succeeded += 1
-                bus._settle()
+                self._settled()
             if not failed or error is None:
                 return
             retry = await self._on_batch_failure(failed, error, attempt, first_failure)

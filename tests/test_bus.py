@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 import attrs
 import pytest
@@ -766,3 +767,34 @@ def test_bus_defaults() -> None:
     assert bus.subscriptions() == ()
     assert bus.metrics() == {}
     assert Bus(retry=NoRetry()).retry == NoRetry()
+
+
+async def test_unsubscribe_finishes_accepted_events_and_stops_routing() -> None:
+    """unsubscribe() lets accepted events finish, then the subscription receives nothing more."""
+    gate = anyio.Event()
+    seen: list[int] = []
+
+    async def slow(event: _UnsubEvent) -> None:
+        await gate.wait()
+        seen.append(event.n)
+
+    async with Bus() as bus:
+        bus.subscribe(_UnsubEvent, slow, name="slow")
+        await bus.publish(_UnsubEvent(1))
+        await bus.publish(_UnsubEvent(2))
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(bus.unsubscribe, "slow")
+            await anyio.lowlevel.checkpoint()
+            receipt = await bus.publish(_UnsubEvent(3))  # routing already stopped
+            assert receipt.subscriptions == ()
+            gate.set()
+        assert not bus.has_subscription("slow")
+        assert "slow" not in bus.metrics()
+        with pytest.raises(UnknownSubscription):
+            await bus.unsubscribe("slow")
+    assert seen == [1, 2]
+
+
+@attrs.frozen
+class _UnsubEvent(Event):
+    n: int
