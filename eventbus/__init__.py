@@ -55,11 +55,22 @@ from ._serialization import to_cloudevent as to_cloudevent
 from ._subscription import Handler as Handler
 from ._subscription import Subscription as Subscription
 from .sources.logs import LogRecord as LogRecord
+from ._exceptions import ConditionFailed as ConditionFailed
+from ._exceptions import InvalidObjectKey as InvalidObjectKey
+from ._exceptions import ObjectNotFound as ObjectNotFound
 from .sources.objects import ObjectCreated as ObjectCreated
+from .sources.objects import ObjectInfo as ObjectInfo
+from .sources.objects import ObjectListing as ObjectListing
+from .sources.objects import ObjectStore as ObjectStore
+from .sources.objects import ObjectWatcher as ObjectWatcher
+from .sources.objects import StoredObject as StoredObject
 from .sources.objects import ObjectRemoved as ObjectRemoved
 from .sources.schedules import ScheduledEvent as ScheduledEvent
 from .sources.schedules import ScheduleInfo as ScheduleInfo
+from .sources.tables import StreamView as StreamView
+from .sources.tables import Table as Table
 from .sources.tables import TableChange as TableChange
+from .sources.topics import Topic as Topic
 from .sources.topics import TopicMessage as TopicMessage
 
 __all__ = (
@@ -74,6 +85,7 @@ __all__ = (
     "CircuitBreaker",
     "CircuitState",
     "Clock",
+    "ConditionFailed",
     "Context",
     "CronSchedule",
     "DeadLetter",
@@ -89,6 +101,7 @@ __all__ = (
     "GiveUp",
     "Handler",
     "HandlerTimeout",
+    "InvalidObjectKey",
     "InvocationError",
     "InvocationRecord",
     "LogRecord",
@@ -96,7 +109,12 @@ __all__ = (
     "MemoryDeadLetters",
     "NoRetry",
     "ObjectCreated",
+    "ObjectInfo",
+    "ObjectListing",
+    "ObjectNotFound",
     "ObjectRemoved",
+    "ObjectStore",
+    "ObjectWatcher",
     "Pattern",
     "PatternError",
     "PatternIndex",
@@ -111,10 +129,14 @@ __all__ = (
     "ScheduledEvent",
     "SerializationError",
     "StartingPosition",
+    "StoredObject",
     "StreamOptions",
+    "StreamView",
     "Subscription",
     "SubscriptionMetrics",
+    "Table",
     "TableChange",
+    "Topic",
     "TopicMessage",
     "UnknownSubscription",
     "from_cloudevent",

@@ -86,7 +86,12 @@ async def deliver_record(destination: object, record: InvocationRecord) -> None:
             from ._serialization import to_cloudevent
 
             body = json.dumps(to_cloudevent(record), default=str)
-            result = publish(body, subject=f"{record.subscription}: {record.outcome}")
+            subject = f"{record.subscription}: {record.outcome}"
+            if len(subject) > 100:  # SNS's subject limit, which Topic enforces
+                subject = (
+                    f"{record.subscription[: 100 - len(record.outcome) - 5]}...: {record.outcome}"
+                )
+            result = publish(body, subject=subject)
             if inspect.isawaitable(result):
                 await result
             return

@@ -12,6 +12,9 @@ The tree::
     ├── HandlerTimeout         (TimeoutError)  a handler ran past its timeout
     ├── LoopDetected           (RuntimeError)  a chain of follow-up events ran too deep
     ├── UnknownSubscription    (LookupError)   no subscription has that name
+    ├── ObjectNotFound         (LookupError)   an ObjectStore has no such key or version
+    ├── InvalidObjectKey       (ValueError)    an object key is malformed or escapes the root
+    ├── ConditionFailed                        a Table's conditional write did not hold
     ├── DuplicateSubscription  (ValueError)    a subscription name is taken
     └── SerializationError     (ValueError)    an event cannot be encoded/decoded
 
@@ -23,6 +26,7 @@ Messages say what was wrong, where, and what to do about it.
 from __future__ import annotations
 
 import traceback
+from collections.abc import Mapping
 from typing import Any
 
 import anyio
@@ -31,11 +35,14 @@ __all__ = [
     "BatchItemFailure",
     "BusClosed",
     "BusFull",
+    "ConditionFailed",
     "DuplicateSubscription",
     "EventBusError",
     "HandlerTimeout",
+    "InvalidObjectKey",
     "InvocationError",
     "LoopDetected",
+    "ObjectNotFound",
     "PatternError",
     "ScheduleError",
     "SerializationError",
@@ -152,3 +159,33 @@ def error_info(exc: BaseException) -> dict[str, Any]:
         "errorMessage": str(exc),
         "stackTrace": [line.rstrip("\n") for line in frames],
     }
+
+
+class InvalidObjectKey(EventBusError, ValueError):
+    """An object key is empty, malformed, or would leave the store's root directory."""
+
+
+class ObjectNotFound(EventBusError, LookupError):
+    """No object (or no such version) has the key asked for."""
+
+
+class ConditionFailed(EventBusError):
+    """A conditional write found the row not as expected; nothing was written or published.
+
+    Attributes:
+        table: the table name.
+        keys: the row's key attributes.
+        current: the row as it was (None: there was none).
+    """
+
+    def __init__(
+        self, table: str, keys: Mapping[str, Any], current: Mapping[str, Any] | None
+    ) -> None:
+        state = "no such row" if current is None else "the row did not match"
+        super().__init__(
+            f"condition failed in table {table!r} for keys {dict(keys)!r:.120} ({state}); "
+            "nothing was written or published. Read the row again and retry, or change the condition"
+        )
+        self.table = table
+        self.keys = dict(keys)
+        self.current = None if current is None else dict(current)
