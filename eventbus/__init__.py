@@ -57,6 +57,10 @@ from ._serialization import from_cloudevent as from_cloudevent
 from ._serialization import to_cloudevent as to_cloudevent
 from ._subscription import Handler as Handler
 from ._subscription import Subscription as Subscription
+from ._transport import Ack as Ack
+from ._transport import Deliver as Deliver
+from ._transport import MemoryTransport as MemoryTransport
+from ._transport import Transport as Transport
 from .sources.logs import LogRecord as LogRecord
 from .sources.objects import ObjectCreated as ObjectCreated
 from .sources.objects import ObjectInfo as ObjectInfo
@@ -74,6 +78,7 @@ from .sources.topics import Topic as Topic
 from .sources.topics import TopicMessage as TopicMessage
 
 __all__ = (
+    "Ack",
     "AtSchedule",
     "BatchItemFailure",
     "BatchResult",
@@ -91,6 +96,7 @@ __all__ = (
     "DeadLetter",
     "DeadLetterCondition",
     "DeadLetterSink",
+    "Deliver",
     "Destination",
     "DuplicateSubscription",
     "ErrorInfo",
@@ -107,6 +113,7 @@ __all__ = (
     "LogRecord",
     "LoopDetected",
     "MemoryDeadLetters",
+    "MemoryTransport",
     "NoRetry",
     "ObjectCreated",
     "ObjectInfo",
@@ -138,6 +145,7 @@ __all__ = (
     "TableChange",
     "Topic",
     "TopicMessage",
+    "Transport",
     "UnknownSubscription",
     "from_cloudevent",
     "parse_schedule",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import enum
+import functools
 import logging
 import threading
 from collections import OrderedDict
@@ -44,6 +45,7 @@ from ._subscription import (
     default_name,
     inspect_handler,
 )
+from ._transport import Ack, MemoryTransport, Transport
 from .sources.logs import LogRecord
 from .sources.schedules import ScheduleInfo, Scheduler
 
@@ -56,6 +58,7 @@ H = TypeVar("H", bound=Handler)
 DEFAULT_QUEUE_SIZE: Final = 1024
 DEFAULT_MAX_CHAIN_DEPTH: Final = 16
 _DEPTH_MEMORY: Final = 65_536  # follow-up events whose chain depth we remember
+_BROKER_POLL: Final = 0.01  # seconds between broker checks while draining
 
 
 class StreamSource(Protocol):
@@ -120,9 +123,11 @@ class Bus:
     condition ``Shutdown`` and the workers are cancelled.
 
     Args:
-        transport: carries events between processes; ``None`` (the default)
-            delivers in memory. Broker transports arrive with the
-            ``eventbus[nats]`` and ``eventbus[redis]`` extras.
+        transport: carries events between processes: ``None`` (the default)
+            delivers in memory; a broker :class:`~eventbus.Transport`
+            (``eventbus[nats]``, ``eventbus[redis]``) lets several processes
+            share subscriptions, each subscription name being a durable
+            consumer group.
         dead_letters: the bus-wide :class:`~eventbus.DeadLetterSink`
             (default: a new :class:`~eventbus.MemoryDeadLetters`), available
             as :attr:`dead_letters`.
@@ -139,6 +144,7 @@ class Bus:
     """
 
     __slots__ = (
+        "_consumers",
         "_depths",
         "_drain_waiter",
         "_fallback",
@@ -146,6 +152,8 @@ class Bus:
         "_loop_thread",
         "_max_chain_depth",
         "_outstanding",
+        "_registered",
+        "_registering",
         "_router",
         "_scheduler",
         "_shutting_down",
@@ -157,23 +165,31 @@ class Bus:
         "clock",
         "dead_letters",
         "retry",
+        "transport",
     )
 
     def __init__(
         self,
         *,
-        transport: object | None = None,
+        transport: Transport | MemoryTransport | None = None,
         dead_letters: DeadLetterSink | None = None,
         retry: RetryPolicy | None = None,
         clock: Clock | None = None,
         max_chain_depth: int = DEFAULT_MAX_CHAIN_DEPTH,
         grace_period: float | None = None,
     ) -> None:
-        if transport is not None:
+        if isinstance(transport, MemoryTransport):
+            transport = None
+        if transport is not None and not isinstance(transport, Transport):
             raise TypeError(
-                f"Bus(transport={transport!r}): only the in-memory transport is available in "
-                "this version; leave transport=None"
+                f"Bus(transport=...) needs a Transport such as eventbus.bridges.nats."
+                f"NatsTransport(...) or eventbus.bridges.redis.RedisStreamsTransport(...), "
+                f"got {type(transport).__name__}"
             )
+        self.transport: Transport | None = transport
+        self._consumers: dict[str, anyio.CancelScope] = {}
+        self._registering = 0
+        self._registered: anyio.Event | None = None
         if dead_letters is not None and not isinstance(dead_letters, DeadLetterSink):
             raise TypeError(
                 "Bus(dead_letters=...) needs a DeadLetterSink such as MemoryDeadLetters() "
@@ -235,12 +251,21 @@ class Bus:
             )
         tg = anyio.create_task_group()
         await tg.__aenter__()
+        if self.transport is not None:
+            try:
+                await self.transport.start()
+            except BaseException:
+                tg.cancel_scope.cancel()
+                await tg.__aexit__(None, None, None)
+                raise
         self._tg = tg
         self._token = anyio.lowlevel.current_token()
         self._loop_thread = threading.get_ident()
         self._state = _State.RUNNING
         for sub in self._subs.values():
             tg.start_soon(sub.run)
+            if self.transport is not None:
+                await tg.start(self._consume, sub)
         self._scheduler.start(tg)
         for source in self._stream_sources:
             source.start(tg)
@@ -284,7 +309,12 @@ class Bus:
             tg.cancel_scope.cancel()
         # The workers are cancelled on purpose; an exception from the block
         # propagates as itself, not wrapped in an exception group.
-        await tg.__aexit__(None, None, None)
+        try:
+            await tg.__aexit__(None, None, None)
+        finally:
+            if self.transport is not None:
+                with anyio.CancelScope(shield=True):
+                    await self.transport.aclose()
         return None
 
     async def _shutdown(self) -> None:
@@ -480,6 +510,9 @@ class Bus:
         self._router.add(sub)
         if self._tg is not None and self._state is _State.RUNNING:
             self._tg.start_soon(sub.run)
+            if self.transport is not None:
+                self._registering += 1
+                self._tg.start_soon(self._register_consumer, sub)
         if _is_stream_subscription(types):
             for source in self._stream_sources:
                 source.attach(sub)
@@ -550,6 +583,9 @@ class Bus:
         """
         sub = self.subscription(name)
         self._router.remove(sub)
+        consumer = self._consumers.pop(name, None)
+        if consumer is not None:
+            consumer.cancel()
         try:
             await sub.wait_idle()
         finally:
@@ -594,6 +630,8 @@ class Bus:
         """
         if self._state is not _State.RUNNING:
             raise self._closed_error()
+        if self.transport is not None:
+            return await self._send(event)
         return await self._publish(event)
 
     def publish_nowait(self, event: Event) -> Receipt:
@@ -608,6 +646,11 @@ class Bus:
             raise self._closed_error()
         if not isinstance(event, Event):
             raise _not_an_event(event)
+        if self.transport is not None:
+            raise BusFull(
+                "publish_nowait() cannot wait for the broker to store the event; "
+                "use 'await bus.publish(event)' (or BlockingBus.publish from a thread)"
+            )
         subs, names, rejected = self._route(event)
         for sub in subs:
             if not sub.has_room():
@@ -679,6 +722,61 @@ class Bus:
                 self._reject(sub, event, exc, "NotRetryable")
         return Receipt(event.id, names)
 
+    async def _send(self, event: Event) -> Receipt:
+        """Publish through the broker: stored there, then delivered by the consumers."""
+        assert self.transport is not None
+        while self._registering:  # subscriptions made while running: their groups first
+            if self._registered is None:
+                self._registered = anyio.Event()
+            await self._registered.wait()
+        await self.transport.send(event)
+        plan = self._router.plan(type(event))
+        names = plan.names + tuple(s.name for s in plan.filtered if _matches_quietly(s, event))
+        return Receipt(event.id, names)
+
+    async def _register_consumer(self, sub: Subscription) -> None:
+        assert self._tg is not None
+        try:
+            await self._tg.start(self._consume, sub)
+        finally:
+            self._registering -= 1
+            if not self._registering and self._registered is not None:
+                self._registered.set()
+                self._registered = None
+
+    async def _consume(
+        self,
+        sub: Subscription,
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Run the broker consumer of *sub* (its name is the consumer group)."""
+        assert self.transport is not None
+        with anyio.CancelScope() as scope:
+            self._consumers[sub.name] = scope
+            await self.transport.consume(
+                sub.name, functools.partial(self._deliver_remote, sub), task_status=task_status
+            )
+
+    async def _deliver_remote(self, sub: Subscription, event: Event, ack: Ack) -> None:
+        """Accept an event the broker delivered to *sub*'s group; ack once it settles."""
+        if not isinstance(event, sub.event_types):
+            ack()  # the group sees every event; this one is not for the subscription
+            return
+        try:
+            matched = sub.contains(event)
+        except Exception as exc:
+            sub.register_ack(event, ack)
+            self._reject(sub, event, exc, "NotRetryable")
+            return
+        if not matched:
+            ack()
+            return
+        sub.register_ack(event, ack)
+        if not sub.offer(event):
+            await sub.wait_for_room()
+            sub.enqueue(event)
+
     def _route(
         self, event: Event
     ) -> tuple[
@@ -737,6 +835,8 @@ class Bus:
         depths[event.id] = depth
         if len(depths) > _DEPTH_MEMORY:
             depths.popitem(last=False)
+        if self.transport is not None:
+            return await self._send(event)
         return await self._publish(event)
 
     def explain(self, event: Event) -> dict[str, Explanation]:
@@ -882,11 +982,24 @@ class Bus:
 
         Events published while waiting (follow-ups included) are waited for too.
         """
-        while self._outstanding:
-            waiter = self._drain_waiter
-            if waiter is None:
-                waiter = self._drain_waiter = anyio.Event()
-            await waiter.wait()
+        while True:
+            while self._outstanding:
+                waiter = self._drain_waiter
+                if waiter is None:
+                    waiter = self._drain_waiter = anyio.Event()
+                await waiter.wait()
+            if self.transport is None or not await self._broker_pending():
+                return
+            await anyio.sleep(
+                _BROKER_POLL
+            )  # the broker has events our consumers have not taken yet
+
+    async def _broker_pending(self) -> int:
+        assert self.transport is not None
+        total = 0
+        for name in self._consumers:
+            total += await self.transport.pending(name)
+        return total
 
     def _settle(self) -> None:
         self._outstanding -= 1
@@ -1016,6 +1129,13 @@ def _stream_options(types: tuple[type[Event], ...], **options: Any) -> StreamOpt
             "LogRecord (consumers of a Log); remove them or subscribe to LogRecord"
         )
     return StreamOptions(**given)
+
+
+def _matches_quietly(sub: Subscription, event: Event) -> bool:
+    try:
+        return sub.contains(event)
+    except Exception:
+        return True  # it will be dead-lettered there, so it does reach the subscription
 
 
 def _not_an_event(value: object) -> TypeError:

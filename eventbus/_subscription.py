@@ -106,6 +106,7 @@ class Subscription:
     """
 
     __slots__ = (
+        "_acks",
         "_active_keys",
         "_async",
         "_bus",
@@ -201,6 +202,7 @@ class Subscription:
         self._active_keys: dict[Hashable, deque[Event | _Retry]] = {}
         self._scope: anyio.CancelScope | None = None
         self._idle: anyio.Event | None = None
+        self._acks: dict[str, list[Callable[[], None]]] | None = None
 
     # -- introspection -------------------------------------------------------------
 
@@ -301,11 +303,32 @@ class Subscription:
                     tg.start_soon(self._worker)
                 task_status.started()
 
-    def _settled(self) -> None:
-        """One event of this subscription was handled or dead-lettered."""
+    def _settled(self, event: Event | None = None) -> None:
+        """*event* was handled or dead-lettered by this subscription."""
         self._bus._settle()
+        if self._acks is not None and event is not None:
+            self._ack(event)
         if self._idle is not None:
             self._check_idle()
+
+    def register_ack(self, event: Event, ack: Callable[[], None]) -> None:
+        """Call *ack* once *event* settles here (broker transports)."""
+        if self._acks is None:
+            self._acks = {}
+        self._acks.setdefault(event.id, []).append(ack)
+
+    def _ack(self, event: Event) -> None:
+        assert self._acks is not None
+        pending = self._acks.get(event.id)
+        if not pending:
+            return
+        ack = pending.pop(0)
+        if not pending:
+            del self._acks[event.id]
+        try:
+            ack()
+        except Exception:
+            logger.exception("subscription %r: acknowledging event %s failed", self.name, event.id)
 
     def _check_idle(self) -> None:
         c = self._counters
@@ -404,6 +427,8 @@ class Subscription:
                     bus._outstanding -= 1
                     if not bus._outstanding and bus._drain_waiter is not None:
                         bus._settle_idle()
+                    if self._acks is not None:
+                        self._ack(item)
                     if self._idle is not None:
                         self._check_idle()
                     continue
@@ -473,7 +498,7 @@ class Subscription:
             c.record_duration(perf_counter() - start)
             c.in_flight -= 1
             c.succeeded += 1
-            self._settled()
+            self._settled(event)
             return
 
     def _decide(self, exc: BaseException, attempt: int, age: float) -> float | DeadLetterCondition:
@@ -680,7 +705,7 @@ class Subscription:
         c = self._counters
         c.in_flight -= 1
         c.dead_lettered += 1
-        self._settled()
+        self._settled(event)
 
     async def _report(
         self,
@@ -791,7 +816,7 @@ class Subscription:
                     await self._report(event, "Success", result, None, None, attempt, start)
                 c.in_flight -= 1
                 c.succeeded += 1
-                self._settled()
+                self._settled(event)
             if not failed or error is None:
                 return
             retry = await self._on_batch_failure(failed, error, attempt, first_failure)

@@ -746,8 +746,8 @@ async def test_cancelling_the_block_dead_letters_pending_events() -> None:
 
 def test_bus_arguments_are_validated() -> None:
     """Bus() rejects bad arguments with messages saying what to pass."""
-    with pytest.raises(TypeError, match="only the in-memory transport is available"):
-        Bus(transport=object())
+    with pytest.raises(TypeError, match=r"Bus\(transport=\.\.\.\) needs a Transport"):
+        Bus(transport=object())  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"Bus\(retry=\.\.\.\) needs a RetryPolicy"):
         Bus(retry=3)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"Bus\(dead_letters=\.\.\.\) needs a DeadLetterSink"):

@@ -1,0 +1,94 @@
+"""Transports: what carries events between ``publish()`` and subscription queues.
+
+In one process nothing is needed: the bus hands events straight to the
+subscriptions' queues (:class:`MemoryTransport`, the default). When several
+processes share a bus, a broker carries them -- NATS JetStream
+(``eventbus.bridges.nats``) or Redis Streams (``eventbus.bridges.redis``) --
+never a home-made one.
+
+With a broker transport:
+
+* ``publish`` returns once the broker has stored the event (CloudEvents JSON);
+* each subscription's ``name`` is a durable consumer group on the broker, so
+  processes with the same subscription share its work, and every
+  subscription still sees every event;
+* an event is acknowledged to the broker only once it is settled in this
+  process -- handled, or dead-lettered -- so the events of a worker that
+  crashes are delivered again (at least once; see ``idempotent``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeAlias, final, runtime_checkable
+
+import anyio.abc
+
+from ._events import Event
+
+__all__ = ["Ack", "Deliver", "MemoryTransport", "Transport"]
+
+Ack: TypeAlias = Callable[[], None]
+"""Acknowledge one delivery to the broker (called once, when the event settles)."""
+
+Deliver: TypeAlias = Callable[[Event, Ack], Awaitable[None]]
+"""The bus's side of a consumer: accept *event*; call *ack* once it is settled."""
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """**Protocol:** carries events between processes through a real broker.
+
+    The bus calls :meth:`start` when it starts, :meth:`send` for each
+    ``publish``, :meth:`consume` once per subscription (in a task of its
+    own, until cancelled), :meth:`pending` while it drains, and
+    :meth:`aclose` when it closes.
+    """
+
+    async def start(self) -> None:
+        """Connect, and create the stream if needed."""
+        ...
+
+    async def send(self, event: Event) -> None:
+        """Store *event* on the broker; return only once it is stored."""
+        ...
+
+    async def consume(
+        self,
+        group: str,
+        deliver: Deliver,
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Deliver the events of consumer group *group* until cancelled.
+
+        Creates the durable group (starting at new events) before calling
+        ``task_status.started()``, so an event sent after that is seen.
+        Each message is decoded with ``from_cloudevent`` (registered event
+        classes only); ``deliver(event, ack)`` is awaited (it waits while the
+        subscription's queue is full: backpressure reaches the broker) and
+        ``ack()`` is called later, once the event is settled. Messages that
+        cannot be decoded are logged and acknowledged.
+        """
+        ...
+
+    async def pending(self, group: str) -> int:
+        """Messages of *group* not yet acknowledged (delivered or not); for ``drain``."""
+        ...
+
+    async def aclose(self) -> None:
+        """Disconnect. Unacknowledged events stay on the broker for redelivery."""
+        ...
+
+
+@final
+class MemoryTransport:
+    """The in-process transport: events go straight to subscription queues.
+
+    ``Bus()`` and ``Bus(transport=MemoryTransport())`` are the same.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MemoryTransport()"
