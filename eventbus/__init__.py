@@ -24,6 +24,8 @@ from ._deadletter import DeadLetter as DeadLetter
 from ._deadletter import DeadLetterSink as DeadLetterSink
 from ._deadletter import ErrorInfo as ErrorInfo
 from ._deadletter import MemoryDeadLetters as MemoryDeadLetters
+from ._deadletter import SqliteDeadLetters as SqliteDeadLetters
+from ._deadletter import UndecodableEvent as UndecodableEvent
 from ._destinations import Destination as Destination
 from ._destinations import InvocationRecord as InvocationRecord
 from ._events import Event as Event
@@ -45,6 +47,10 @@ from ._exceptions import UnknownSubscription as UnknownSubscription
 from ._flow import CircuitBreaker as CircuitBreaker
 from ._flow import CircuitState as CircuitState
 from ._flow import RateLimit as RateLimit
+from ._idempotency import IdempotencyInProgress as IdempotencyInProgress
+from ._idempotency import MemoryIdempotencyStore as MemoryIdempotencyStore
+from ._idempotency import SqliteIdempotencyStore as SqliteIdempotencyStore
+from ._idempotency import idempotent as idempotent
 from ._metrics import SubscriptionMetrics as SubscriptionMetrics
 from ._pattern import Pattern as Pattern
 from ._pattern_index import PatternIndex as PatternIndex
@@ -107,12 +113,14 @@ __all__ = (
     "GiveUp",
     "Handler",
     "HandlerTimeout",
+    "IdempotencyInProgress",
     "InvalidObjectKey",
     "InvocationError",
     "InvocationRecord",
     "LogRecord",
     "LoopDetected",
     "MemoryDeadLetters",
+    "MemoryIdempotencyStore",
     "MemoryTransport",
     "NoRetry",
     "ObjectCreated",
@@ -135,6 +143,8 @@ __all__ = (
     "ScheduleInfo",
     "ScheduledEvent",
     "SerializationError",
+    "SqliteDeadLetters",
+    "SqliteIdempotencyStore",
     "StartingPosition",
     "StoredObject",
     "StreamOptions",
@@ -146,8 +156,10 @@ __all__ = (
     "Topic",
     "TopicMessage",
     "Transport",
+    "UndecodableEvent",
     "UnknownSubscription",
     "from_cloudevent",
+    "idempotent",
     "parse_schedule",
     "to_cloudevent",
 )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import attrs
 import pytest
@@ -321,3 +322,128 @@ async def test_failing_bus_sink_still_counts_the_letter() -> None:
     metrics = bus.metrics()["billing"]
     assert (metrics.accepted, metrics.dead_lettered) == (1, 1)
     assert bus.outstanding == 0
+
+
+# -- MemoryDeadLetters: query, purge, filtered redrive ---------------------------------
+
+
+def _filled_memory_sink() -> MemoryDeadLetters:
+    """Four letters over two subscriptions, conditions, error types and minutes."""
+    sink = MemoryDeadLetters()
+    specs = [
+        ("billing", "RetriesExhausted", "RuntimeError"),
+        ("billing", "Timeout", "HandlerTimeout"),
+        ("audit", "RetriesExhausted", "KeyError"),
+        ("billing", "NotRetryable", "KeyError"),
+    ]
+    for n, (subscription, condition, error_type) in enumerate(specs):
+        at = WHEN + timedelta(minutes=n)
+        sink.append(
+            DeadLetter(
+                event=Charge(n),
+                subscription=subscription,
+                error=ErrorInfo(error_type, f"failure {n}"),
+                attempts=1,
+                first_failure=at,
+                last_failure=at,
+                condition=condition,  # type: ignore[arg-type]
+            )
+        )
+    return sink
+
+
+def _amounts(letters: list[DeadLetter]) -> list[int]:
+    return [letter.event.amount for letter in letters]  # type: ignore[attr-defined]
+
+
+def test_memory_query_filters() -> None:
+    """query() selects by subscription, condition, error type, time range, predicate and limit."""
+    sink = _filled_memory_sink()
+    assert _amounts(sink.query(subscription="billing")) == [0, 1, 3]
+    assert _amounts(sink.query(condition="Timeout")) == [1]
+    assert _amounts(sink.query(error_type="KeyError")) == [2, 3]
+    assert _amounts(sink.query(since=WHEN + timedelta(minutes=1))) == [1, 2, 3]
+    assert _amounts(sink.query(until=WHEN + timedelta(minutes=1))) == [0]
+    assert _amounts(sink.query(where=lambda d: d.attempts == 1, limit=2)) == [0, 1]
+    assert _amounts(sink.query(subscription="billing", error_type="KeyError")) == [3]
+    assert sink.query() == list(sink)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"condition": "Retried"}, ValueError, r"'Retried' is not a dead letter condition"),
+        ({"since": datetime(2024, 1, 1)}, ValueError, r"since=\.\.\.\) must be timezone-aware"),
+        ({"until": "yesterday"}, TypeError, r"until=\.\.\.\) takes an aware datetime"),
+        ({"subscription": 3}, TypeError, r"subscription=\.\.\.\) takes a string"),
+        ({"where": "billing"}, TypeError, r"where=\.\.\.\) takes a predicate"),
+    ],
+)
+def test_memory_query_rejects_bad_filters(
+    kwargs: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    """Invalid filters fail with a message naming the option and the fix."""
+    with pytest.raises(error, match=message):
+        MemoryDeadLetters().query(**kwargs)
+
+
+async def test_memory_purge_with_filters() -> None:
+    """purge() forgets the matching letters and returns how many; no filters forgets all."""
+    sink = _filled_memory_sink()
+    assert await sink.purge(error_type="KeyError") == 2
+    assert _amounts(list(sink)) == [0, 1]
+    assert await sink.purge(where=lambda d: d.condition == "Timeout") == 1
+    assert _amounts(list(sink)) == [0]
+    assert await sink.purge() == 1
+    assert len(sink) == 0
+
+
+async def test_memory_purge_rejects_bad_filters_without_forgetting() -> None:
+    """An invalid purge filter raises and forgets nothing."""
+    sink = _filled_memory_sink()
+    with pytest.raises(ValueError, match="is not a dead letter condition"):
+        await sink.purge(condition="Nope")  # type: ignore[arg-type]
+    assert len(sink) == 4
+
+
+async def test_memory_redrive_with_where_and_condition() -> None:
+    """redrive(where=..., condition=...) delivers only the selected letters and removes only those."""
+    seen: list[int] = []
+
+    async def billing(event: Charge) -> None:
+        seen.append(event.amount)
+
+    sink = _filled_memory_sink()
+    async with Bus() as bus:
+        bus.subscribe(Charge, billing, name="billing")
+        assert await sink.redrive(bus, condition="Timeout") == 1
+        assert await sink.redrive(bus, where=lambda d: d.event.amount == 3) == 1  # type: ignore[attr-defined]
+    assert seen == [1, 3]
+    assert _amounts(list(sink)) == [0, 2]
+
+
+async def test_memory_redrive_skips_letters_the_subscription_no_longer_takes() -> None:
+    """A letter whose subscription now takes another event type stays in the sink."""
+
+    @attrs.frozen
+    class Other(Event):
+        pass
+
+    async def handler(event: Other) -> None:
+        raise AssertionError("must not be called")
+
+    sink = MemoryDeadLetters()
+    sink.append(_letter(1))
+    async with Bus() as bus:
+        bus.subscribe(Other, handler, name="billing")
+        assert await sink.redrive(bus) == 0
+    assert len(sink) == 1
+
+
+def test_memory_sink_keeps_a_letter_once() -> None:
+    """Appending a letter whose id is already kept is a no-op, like the durable sink."""
+    sink = MemoryDeadLetters()
+    letter = _letter(1)
+    sink.append(letter)
+    sink.append(letter)
+    assert list(sink) == [letter]
