@@ -24,8 +24,8 @@ from ._deadletter import DeadLetter as DeadLetter
 from ._deadletter import DeadLetterSink as DeadLetterSink
 from ._deadletter import ErrorInfo as ErrorInfo
 from ._deadletter import MemoryDeadLetters as MemoryDeadLetters
-from ._deadletter import SqliteDeadLetters as SqliteDeadLetters
 from ._deadletter import UndecodableEvent as UndecodableEvent
+from ._deadletter_sqlite import SqliteDeadLetters as SqliteDeadLetters
 from ._destinations import Destination as Destination
 from ._destinations import InvocationRecord as InvocationRecord
 from ._events import Event as Event

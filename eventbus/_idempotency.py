@@ -35,8 +35,8 @@ import anyio.to_thread
 import attrs
 
 from ._clock import Clock
-from ._deadletter import SqliteFile, transaction
 from ._exceptions import EventBusError, SerializationError
+from ._sqlite import SqliteFile, transaction
 
 __all__ = [
     "IdempotencyInProgress",
