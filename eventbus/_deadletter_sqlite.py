@@ -8,7 +8,6 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, final
 
 import anyio
@@ -28,7 +27,7 @@ from ._deadletter import (
 from ._exceptions import SerializationError
 from ._retry import DeadLetterCondition
 from ._serialization import from_cloudevent, to_cloudevent
-from ._sqlite import SqliteFile, from_us, to_us, transaction
+from ._sqlite import ClosingFile, SqliteFile, from_us, to_us, transaction
 
 if TYPE_CHECKING:
     from ._bus import Bus
@@ -67,7 +66,7 @@ _COLUMNS: Final = (
 
 
 @final
-class SqliteDeadLetters:
+class SqliteDeadLetters(ClosingFile):
     """A durable sink: dead letters in an SQLite file that survives crashes and restarts.
 
     ``Bus(dead_letters=SqliteDeadLetters("dead-letters.db"))`` stores every
@@ -408,28 +407,6 @@ class SqliteDeadLetters:
         Later calls other than :meth:`close` raise :class:`RuntimeError`.
         """
         self._file.close()
-
-    def __enter__(self) -> SqliteDeadLetters:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> SqliteDeadLetters:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = " closed" if self._file.closed else ""

@@ -27,7 +27,6 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import date, datetime
 from decimal import Decimal
-from types import TracebackType
 from typing import Any, Final, Literal, ParamSpec, Protocol, TypeAlias, TypeVar, final, overload
 
 import anyio
@@ -36,7 +35,7 @@ import attrs
 
 from ._clock import Clock
 from ._exceptions import EventBusError, SerializationError
-from ._sqlite import SqliteFile, transaction
+from ._sqlite import ClosingFile, SqliteFile, transaction
 
 __all__ = [
     "IdempotencyInProgress",
@@ -227,7 +226,7 @@ CREATE INDEX IF NOT EXISTS eventbus_idempotency_expires_at
 
 
 @final
-class SqliteIdempotencyStore:
+class SqliteIdempotencyStore(ClosingFile):
     """Results of idempotent handlers, in an SQLite file that survives restarts.
 
     Results are stored as JSON: a handler must return ``None``, a bool,
@@ -388,28 +387,6 @@ class SqliteIdempotencyStore:
     def close(self) -> None:
         """Close the file, after any write in progress; closing twice is harmless."""
         self._file.close()
-
-    def __enter__(self) -> SqliteIdempotencyStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> SqliteIdempotencyStore:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = " closed" if self._file.closed else ""

@@ -7,11 +7,12 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Final, TypeVar, final
+from types import TracebackType
+from typing import Final, Self, TypeVar, final
 
 import anyio.to_thread
 
-__all__ = ["SqliteFile", "from_us", "to_us", "transaction"]
+__all__ = ["ClosingFile", "SqliteFile", "from_us", "to_us", "transaction"]
 
 T = TypeVar("T")
 
@@ -102,3 +103,35 @@ def to_us(moment: datetime) -> int:
 
 def from_us(value: int) -> datetime:
     return _EPOCH + timedelta(microseconds=value)
+
+
+class ClosingFile:
+    """Context-manager plumbing for objects that own a file and have ``close()`` (internal)."""
+
+    __slots__ = ()
+
+    def close(self) -> None:
+        """Close the file; closing twice is harmless."""
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
