@@ -13,6 +13,7 @@ from ._events import Event, _new_id
 
 if TYPE_CHECKING:
     from ._bus import Bus, Receipt
+    from ._clock import Clock
 
 __all__ = ["Context"]
 
@@ -49,6 +50,11 @@ class Context:
         self.deadline = deadline
         self.invocation_id = _new_id()
         self._logger: logging.LoggerAdapter[logging.Logger] | None = None
+
+    @property
+    def clock(self) -> Clock:
+        """The bus clock (virtual under ``FakeClock``), for handlers that measure time."""
+        return self._bus.clock
 
     def remaining_time(self) -> float:
         """Seconds left before the timeout (``math.inf`` without a timeout)."""

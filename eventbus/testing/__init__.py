@@ -1,5 +1,45 @@
-"""Testing kit for code that uses eventbus; also a pytest plugin (``pytest11`` entry point)."""
+"""Testing kit for code that uses eventbus; also a pytest plugin (``pytest11`` entry point).
+
+* :class:`FakeClock`: virtual time for retries, timeouts and schedules.
+* :func:`capture`, :func:`expect`, :func:`assert_published`,
+  :func:`expect_dead_letters`: record and assert on what a bus published
+  and dead-lettered.
+* ``make_*`` factories: built-in events with consistent defaults.
+* :mod:`eventbus.testing.strategies`: hypothesis strategies for the
+  built-in events (needs ``hypothesis``, imported only there).
+* The pytest plugin: the ``bus``, ``fake_clock``, ``eventbus_clock`` and
+  ``eventbus_options`` fixtures and the ``eventbus_allow_dead_letters``
+  marker; see the testing documentation page.
+"""
 
 from ._clock import FakeClock as FakeClock
+from ._factories import make_log_record as make_log_record
+from ._factories import make_object_created as make_object_created
+from ._factories import make_object_removed as make_object_removed
+from ._factories import make_scheduled_event as make_scheduled_event
+from ._factories import make_table_change as make_table_change
+from ._factories import make_topic_message as make_topic_message
+from ._filters import Where as Where
+from ._recording import EventRecorder as EventRecorder
+from ._recording import Expectation as Expectation
+from ._recording import assert_published as assert_published
+from ._recording import capture as capture
+from ._recording import expect as expect
+from ._recording import expect_dead_letters as expect_dead_letters
 
-__all__ = ("FakeClock",)
+__all__ = (
+    "EventRecorder",
+    "Expectation",
+    "FakeClock",
+    "Where",
+    "assert_published",
+    "capture",
+    "expect",
+    "expect_dead_letters",
+    "make_log_record",
+    "make_object_created",
+    "make_object_removed",
+    "make_scheduled_event",
+    "make_table_change",
+    "make_topic_message",
+)
