@@ -41,6 +41,7 @@ from ._exceptions import InvocationError as InvocationError
 from ._exceptions import LoopDetected as LoopDetected
 from ._exceptions import ObjectNotFound as ObjectNotFound
 from ._exceptions import PatternError as PatternError
+from ._exceptions import RecordExpired as RecordExpired
 from ._exceptions import ScheduleError as ScheduleError
 from ._exceptions import SerializationError as SerializationError
 from ._exceptions import UnknownSubscription as UnknownSubscription
@@ -67,6 +68,8 @@ from ._transport import Ack as Ack
 from ._transport import Deliver as Deliver
 from ._transport import MemoryTransport as MemoryTransport
 from ._transport import Transport as Transport
+from .sources.logs import Log as Log
+from .sources.logs import LogData as LogData
 from .sources.logs import LogRecord as LogRecord
 from .sources.objects import ObjectCreated as ObjectCreated
 from .sources.objects import ObjectInfo as ObjectInfo
@@ -117,6 +120,8 @@ __all__ = (
     "InvalidObjectKey",
     "InvocationError",
     "InvocationRecord",
+    "Log",
+    "LogData",
     "LogRecord",
     "LoopDetected",
     "MemoryDeadLetters",
@@ -137,6 +142,7 @@ __all__ = (
     "RateSchedule",
     "RealClock",
     "Receipt",
+    "RecordExpired",
     "RetryPolicy",
     "Schedule",
     "ScheduleError",

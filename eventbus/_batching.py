@@ -87,6 +87,15 @@ def _check_optional_positive(_inst: object, attr: attrs.Attribute[Any], value: A
         raise ValueError(f"{attr.name} must be a number > 0 or None, got {value!r}")
 
 
+def _check_retry_attempts(_inst: object, _attr: object, value: int | None) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10_000:
+        raise ValueError(
+            f"max_retry_attempts must be an int from 0 to 10000 (Lambda's range) or None, got {value!r}"
+        )
+
+
 def _check_position(_inst: object, _attr: object, value: str) -> None:
     if value not in ("TRIM_HORIZON", "LATEST", "AT_TIMESTAMP"):
         raise ValueError(
@@ -121,5 +130,19 @@ class StreamOptions:
     starting_timestamp: datetime | None = None
     bisect_on_error: bool = False
     max_record_age: float | None = attrs.field(default=None, validator=_check_optional_positive)
-    max_retry_attempts: int | None = attrs.field(default=None, validator=_check_optional_positive)
+    max_retry_attempts: int | None = attrs.field(default=None, validator=_check_retry_attempts)
     parallelization_factor: int = attrs.field(default=1, validator=_check_factor)
+
+    def __attrs_post_init__(self) -> None:
+        stamp = self.starting_timestamp
+        if self.starting_position == "AT_TIMESTAMP":
+            if not isinstance(stamp, datetime) or stamp.tzinfo is None:
+                raise ValueError(
+                    "starting_position='AT_TIMESTAMP' needs starting_timestamp=<an aware "
+                    "datetime>, e.g. datetime(2026, 1, 1, tzinfo=UTC)"
+                )
+        elif stamp is not None:
+            raise ValueError(
+                "starting_timestamp is only used with starting_position='AT_TIMESTAMP'; "
+                "pass both, or neither"
+            )

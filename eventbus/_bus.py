@@ -72,6 +72,10 @@ class StreamSource(Protocol):
         """Start the consumers' tasks in the bus's task group."""
         ...
 
+    def detach(self, sub: Subscription) -> None:
+        """Stop consuming for *sub* (it is being unsubscribed)."""
+        ...
+
 
 class Receipt(NamedTuple):
     """Proof that an event was accepted, returned by :meth:`Bus.publish`.
@@ -583,6 +587,8 @@ class Bus:
         """
         sub = self.subscription(name)
         self._router.remove(sub)
+        for source in self._stream_sources:
+            source.detach(sub)
         consumer = self._consumers.pop(name, None)
         if consumer is not None:
             consumer.cancel()

@@ -15,6 +15,7 @@ The tree::
     ├── ObjectNotFound         (LookupError)   an ObjectStore has no such key or version
     ├── InvalidObjectKey       (ValueError)    an object key is malformed or escapes the root
     ├── ConditionFailed                        a Table's conditional write did not hold
+    └── RecordExpired                          a Log record outlived max_record_age
     ├── DuplicateSubscription  (ValueError)    a subscription name is taken
     └── SerializationError     (ValueError)    an event cannot be encoded/decoded
 
@@ -44,6 +45,7 @@ __all__ = [
     "LoopDetected",
     "ObjectNotFound",
     "PatternError",
+    "RecordExpired",
     "ScheduleError",
     "SerializationError",
     "UnknownSubscription",
@@ -189,3 +191,11 @@ class ConditionFailed(EventBusError):
         self.table = table
         self.keys = dict(keys)
         self.current = None if current is None else dict(current)
+
+
+class RecordExpired(EventBusError):
+    """A log record grew older than its consumer's ``max_record_age`` (or the log's retention).
+
+    Recorded as the error of records dead-lettered with condition
+    ``EventAgeExceeded``; never raised to callers.
+    """
