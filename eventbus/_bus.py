@@ -989,6 +989,10 @@ class Bus:
         Events published while waiting (follow-ups included) are waited for too.
         """
         while True:
+            while self._registering:  # consumers of new subscriptions: their groups first
+                if self._registered is None:
+                    self._registered = anyio.Event()
+                await self._registered.wait()
             while self._outstanding:
                 waiter = self._drain_waiter
                 if waiter is None:

@@ -669,8 +669,23 @@ class Subscription:
         first_failure: datetime | None,
         condition: DeadLetterCondition,
     ) -> None:
-        """Send *event* (currently in flight) to the dead letters and settle it."""
+        """Send *event* (currently in flight) to the dead letters and settle it.
+
+        At shutdown, an event a broker transport still holds for this
+        subscription is not dead-lettered: it is left unacknowledged, so the
+        broker delivers it again (to another process of the group, or after a
+        restart). It stays counted as in flight: it is still pending.
+        """
         bus = self._bus
+        if condition == "Shutdown" and self._acks is not None and event.id in self._acks:
+            del self._acks[event.id]
+            logger.warning(
+                "subscription %r: event %s left unacknowledged on the broker at shutdown; "
+                "it will be delivered again",
+                self.name,
+                event.id,
+            )
+            return
         now = bus.clock.wall()
         if exc is None:
             error = ErrorInfo(

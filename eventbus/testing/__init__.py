@@ -5,6 +5,8 @@
   :func:`expect_dead_letters`: record and assert on what a bus published
   and dead-lettered.
 * ``make_*`` factories: built-in events with consistent defaults.
+* :func:`check_transport` and :class:`TransportFeatures`: the conformance
+  suite every :class:`~eventbus.Transport` must pass.
 * :mod:`eventbus.testing.strategies`: hypothesis strategies for the
   built-in events (needs ``hypothesis``, imported only there).
 * The pytest plugin: the ``bus``, ``fake_clock``, ``eventbus_clock`` and
@@ -26,14 +28,26 @@ from ._recording import assert_published as assert_published
 from ._recording import capture as capture
 from ._recording import expect as expect
 from ._recording import expect_dead_letters as expect_dead_letters
+from ._transports import TRANSPORT_CASES as TRANSPORT_CASES
+from ._transports import TransportFactory as TransportFactory
+from ._transports import TransportFeatures as TransportFeatures
+from ._transports import TransportReport as TransportReport
+from ._transports import Wire as Wire
+from ._transports import check_transport as check_transport
 
 __all__ = (
+    "TRANSPORT_CASES",
     "EventRecorder",
     "Expectation",
     "FakeClock",
+    "TransportFactory",
+    "TransportFeatures",
+    "TransportReport",
     "Where",
+    "Wire",
     "assert_published",
     "capture",
+    "check_transport",
     "expect",
     "expect_dead_letters",
     "make_log_record",

@@ -1,0 +1,683 @@
+"""Redis Streams transport: ``Bus(transport=RedisStreamsTransport(...))``.
+
+Needs the Redis client: ``pip install 'eventbus[redis]'``, and Redis 6.2 or
+later (``XAUTOCLAIM``; 7.0 or later reports the backlog exactly).
+
+How the bus maps onto Redis Streams:
+
+* One stream key (``stream``) holds every event: ``XADD`` with one field,
+  ``cloudevent``, the CloudEvents 1.0 JSON. ``send`` returns once Redis
+  has stored it. ``maxlen`` optionally caps the stream (approximate
+  trimming); without it the stream keeps every event.
+* Each subscription name is a consumer group (``XGROUP CREATE ... $
+  MKSTREAM``: it starts at the events added after it was first created).
+  Processes that run a subscription of the same name share the group, and
+  so its work; each process reads as a consumer of its own (``consumer``,
+  unique per transport by default).
+* ``XREADGROUP ... COUNT batch_size BLOCK ...`` reads new entries; the next
+  read happens only once the bus has taken the previous ones, so a full
+  subscription queue stops reading (backpressure reaches the broker).
+* An entry is acknowledged (``XACK``) once the bus has settled its event
+  (handled or dead-lettered). While it waits or runs, the transport keeps
+  resetting its idle time (``XCLAIM ... JUSTID``), so long handlers and
+  retries are not taken over. If the process dies, the entries it held go
+  idle and another consumer of the group takes them over with
+  ``XAUTOCLAIM`` after ``claim_idle`` seconds and delivers them again.
+  Entries read but not yet handed to the bus when a consumer stops are
+  marked idle at once, so they are taken over without waiting.
+* An entry that cannot be decoded (no ``cloudevent`` field, not CloudEvents
+  JSON, or of an event type no class in this process is registered for) is
+  logged and acknowledged, so it cannot block the group.
+
+redis-py's client is asyncio-based: this transport runs on anyio's asyncio
+backend only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import uuid
+from collections import deque
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, final
+
+import anyio
+import anyio.abc
+
+try:
+    import redis.asyncio
+    import redis.exceptions
+except ImportError as exc:
+    raise ImportError(
+        "eventbus.bridges.redis needs the Redis client library (redis-py); "
+        "install it with: pip install 'eventbus[redis]'",
+        name=exc.name,
+    ) from exc
+
+from .._events import Event, event_class
+from .._exceptions import SerializationError
+from .._serialization import from_cloudevent, to_cloudevent
+from .._transport import Ack, Deliver
+
+__all__ = ["RedisStreamsTransport"]
+
+logger = logging.getLogger("eventbus.bridges.redis")
+
+FIELD: Final = "cloudevent"
+"""The stream entry field that holds the CloudEvents JSON."""
+
+_MAX_BLOCK: Final = 2.0  # seconds one XREADGROUP waits for entries
+_CLOSE_TIMEOUT: Final = 5.0  # seconds to flush acks when a consumer or the transport stops
+_MAX_BACKOFF: Final = 5.0  # seconds between attempts while Redis is unreachable
+_LAG_SCAN: Final = 100  # entries counted at most when Redis cannot report a group's lag
+_CLAIM_CHUNK: Final = 500  # ids per XCLAIM heartbeat
+_MIN_VERSION: Final = (6, 2)
+
+EntryId = bytes | str
+
+
+def _validate_seconds(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(
+            f"RedisStreamsTransport({name}=...) must be a number of seconds > 0, got {value!r}"
+        )
+    return float(value)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _default_consumer() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+class _Consumer:
+    """The bookkeeping of one ``consume`` call."""
+
+    __slots__ = ("acks", "claim_cursor", "closed", "unacked", "undelivered", "wake")
+
+    def __init__(self) -> None:
+        self.unacked: set[EntryId] = set()  # read, not yet acked: kept from going idle
+        self.undelivered: deque[tuple[EntryId, Any]] = deque()  # read, not handed to the bus
+        self.acks: deque[EntryId] = deque()  # settled by the bus, XACK not sent yet
+        self.claim_cursor: EntryId = "0-0"
+        self.closed = False
+        self.wake: anyio.Event | None = None
+
+    def push(self, entry_id: EntryId) -> None:
+        self.acks.append(entry_id)
+        if self.wake is not None:
+            self.wake.set()
+
+    async def wait(self) -> None:
+        while not self.acks:
+            self.wake = anyio.Event()
+            await self.wake.wait()
+            self.wake = None
+
+
+@final
+class RedisStreamsTransport:
+    """Carries a bus's events through a Redis stream (``pip install 'eventbus[redis]'``).
+
+    Each subscription name becomes a consumer group, so processes that
+    subscribe with the same name share the work, and every subscription
+    sees every event. Delivery is at least once: an entry is acknowledged
+    after the bus settles its event; the entries of a process that dies are
+    taken over by another consumer of the group after ``claim_idle``.
+
+    Args:
+        url: the Redis URL (``redis://``, ``rediss://``, ``unix://``).
+        stream: the stream key.
+        maxlen: cap the stream at about this many entries (``XADD MAXLEN
+            ~``); ``None`` keeps every entry. Entries trimmed before a group
+            read them are lost to that group: size it well above the
+            largest backlog you expect.
+        claim_idle: seconds an entry must have been idle (its consumer
+            silent) before another consumer takes it over: the redelivery
+            delay after a crash. Live consumers refresh their entries every
+            third of it.
+        consumer: this process's consumer name within each group; default
+            ``<host>-<pid>-<random>``, unique per transport. Two live
+            transports must not share one.
+        batch_size: how many entries one read takes at most.
+        client_options: extra keyword arguments for
+            ``redis.asyncio.Redis.from_url`` (password, TLS, timeouts). A
+            ``socket_timeout`` must exceed the read's ``BLOCK`` time
+            (``min(2, claim_idle / 2)`` seconds).
+
+    .. versionadded:: 0.1
+    """
+
+    __slots__ = (
+        "_batch_size",
+        "_block_ms",
+        "_claim_idle",
+        "_claim_interval",
+        "_client",
+        "_client_options",
+        "_consumer",
+        "_late",
+        "_maxlen",
+        "_stream",
+        "_unknown",
+        "_url",
+    )
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        stream: str = "eventbus:events",
+        maxlen: int | None = None,
+        claim_idle: float = 30.0,
+        consumer: str | None = None,
+        batch_size: int = 16,
+        client_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        if not isinstance(url, str) or not url:
+            raise ValueError(
+                f"RedisStreamsTransport(url=...) must be a non-empty string, got {url!r}"
+            )
+        if not isinstance(stream, str) or not stream:
+            raise ValueError(
+                f"RedisStreamsTransport(stream=...) must be a non-empty string, got {stream!r}"
+            )
+        if maxlen is not None and (
+            isinstance(maxlen, bool) or not isinstance(maxlen, int) or maxlen < 1
+        ):
+            raise ValueError(
+                f"RedisStreamsTransport(maxlen=...) must be an int >= 1 or None, got {maxlen!r}"
+            )
+        if consumer is not None and (not isinstance(consumer, str) or not consumer):
+            raise ValueError(
+                f"RedisStreamsTransport(consumer=...) must be a non-empty string or None, got {consumer!r}"
+            )
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(
+                f"RedisStreamsTransport(batch_size=...) must be an int >= 1, got {batch_size!r}"
+            )
+        if client_options is not None and not isinstance(client_options, Mapping):
+            raise TypeError(
+                "RedisStreamsTransport(client_options=...) takes a mapping of "
+                f"redis.asyncio.Redis.from_url() keyword arguments, got {type(client_options).__name__}"
+            )
+        self._url = url
+        self._stream = stream
+        self._maxlen = maxlen
+        self._claim_idle = _validate_seconds("claim_idle", claim_idle)
+        self._claim_interval = max(self._claim_idle / 2, 0.05)
+        self._block_ms = max(1, int(min(_MAX_BLOCK, self._claim_idle / 2) * 1000))
+        self._consumer = consumer if consumer is not None else _default_consumer()
+        self._batch_size = batch_size
+        self._client_options: dict[str, Any] = dict(client_options or {})
+        self._client: redis.asyncio.Redis | None = None
+        self._late: list[tuple[str, EntryId]] = []  # (group, id) acked after their consumer stopped
+        self._unknown: set[tuple[str, str]] = set()  # (group, event type) already warned about
+
+    def __repr__(self) -> str:
+        return (
+            f"RedisStreamsTransport({self._url!r}, stream={self._stream!r}, "
+            f"consumer={self._consumer!r})"
+        )
+
+    @property
+    def stream(self) -> str:
+        """The stream key."""
+        return self._stream
+
+    @property
+    def consumer(self) -> str:
+        """This transport's consumer name within each group."""
+        return self._consumer
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect and check the server version.
+
+        Raises:
+            RuntimeError: already started, not running on asyncio, or the
+                server is older than Redis 6.2.
+            ConnectionError: Redis could not be reached.
+        """
+        if self._client is not None:
+            raise RuntimeError("this RedisStreamsTransport is already started; use one per Bus")
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError(
+                "RedisStreamsTransport needs anyio's asyncio backend (redis.asyncio is asyncio-based)"
+            ) from None
+        client = redis.asyncio.Redis.from_url(self._url, **self._client_options)
+        try:
+            info = await client.info("server")
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+            await self._close_quietly(client)
+            raise ConnectionError(
+                f"RedisStreamsTransport could not reach Redis at {self._url}: {exc}"
+            ) from None
+        except BaseException:
+            await self._close_quietly(client)
+            raise
+        version = _parse_version(info.get("redis_version"))
+        if version is not None and version < _MIN_VERSION:
+            await self._close_quietly(client)
+            raise RuntimeError(
+                f"Redis at {self._url} is version {info.get('redis_version')}; "
+                "RedisStreamsTransport needs Redis 6.2 or later (XAUTOCLAIM)"
+            )
+        self._client = client
+
+    async def aclose(self) -> None:
+        """Send the acknowledgements still due, then disconnect.
+
+        Unacknowledged entries stay in their group's pending list and are
+        taken over by another consumer after ``claim_idle``. Safe to call twice.
+        """
+        client, self._client = self._client, None
+        if client is None:
+            return
+        with anyio.move_on_after(_CLOSE_TIMEOUT, shield=True):
+            late, self._late = self._late, []
+            by_group: dict[str, list[EntryId]] = {}
+            for group, entry_id in late:
+                by_group.setdefault(group, []).append(entry_id)
+            for group, ids in by_group.items():
+                await self._xack(client, group, ids)
+        await self._close_quietly(client)
+
+    @staticmethod
+    async def _close_quietly(client: redis.asyncio.Redis) -> None:
+        with anyio.move_on_after(_CLOSE_TIMEOUT, shield=True):
+            try:
+                await client.aclose()
+            except (redis.exceptions.RedisError, OSError) as exc:  # pragma: no cover - defensive
+                logger.warning("closing the Redis connection failed: %s", exc)
+
+    def _require(self) -> redis.asyncio.Redis:
+        if self._client is None:
+            raise RuntimeError(
+                "this RedisStreamsTransport is not started; pass it to Bus(transport=...) and "
+                "use the bus inside 'async with'"
+            )
+        return self._client
+
+    # -- publishing --------------------------------------------------------------------
+
+    async def send(self, event: Event) -> None:
+        """Append *event* to the stream as CloudEvents JSON; return once Redis stored it.
+
+        Raises:
+            SerializationError: a field cannot be encoded as JSON.
+            redis.exceptions.RedisError: Redis did not store it. Redis has
+                no publish deduplication: a retry after a lost reply may
+                store the event twice (handlers see it twice; see
+                ``eventbus.idempotent``).
+        """
+        client = self._require()
+        payload = json.dumps(to_cloudevent(event), separators=(",", ":"))
+        await client.xadd(self._stream, {FIELD: payload}, maxlen=self._maxlen, approximate=True)
+
+    # -- consuming ---------------------------------------------------------------------
+
+    async def _create_group(self, client: redis.asyncio.Redis, group: str) -> None:
+        try:
+            await client.xgroup_create(self._stream, group, id="$", mkstream=True)
+        except redis.exceptions.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def consume(
+        self,
+        group: str,
+        deliver: Deliver,
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Deliver the events of subscription *group* until cancelled.
+
+        Creates the consumer group (starting at new entries) if needed, then
+        reports started. Reads at most ``batch_size`` entries at a time,
+        taking over entries idle for ``claim_idle`` (crashed consumers), and
+        awaits ``deliver(event, ack)`` for each; ``ack()`` queues the
+        ``XACK``, sent by a task of this consumer. On cancellation,
+        acknowledgements already due are sent, entries not yet handed to
+        the bus are marked idle (taken over at once by others), and entries
+        the bus holds unsettled are left to be taken over after
+        ``claim_idle``. A consumer left without pending entries is removed
+        from the group.
+
+        Raises:
+            ConnectionError: the client was closed.
+        """
+        client = self._require()
+        await self._create_group(client, group)
+        state = _Consumer()
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._ack_loop, client, group, state)
+                tg.start_soon(self._heartbeat_loop, client, group, state)
+                task_status.started()
+                await self._read_loop(client, group, deliver, state)
+        finally:
+            state.closed = True
+            with anyio.move_on_after(_CLOSE_TIMEOUT, shield=True):
+                await self._stop_consumer(client, group, state)
+
+    async def _stop_consumer(
+        self, client: redis.asyncio.Redis, group: str, state: _Consumer
+    ) -> None:
+        try:
+            if state.acks:
+                acked = list(state.acks)
+                state.acks.clear()
+                state.unacked.difference_update(acked)
+                await self._xack(client, group, acked)
+            if state.undelivered:
+                ids: list[Any] = [entry_id for entry_id, _ in state.undelivered]
+                state.undelivered.clear()
+                state.unacked.difference_update(ids)
+                # Idle for claim_idle already: the next XAUTOCLAIM of another consumer takes them.
+                await client.xclaim(
+                    self._stream,
+                    group,
+                    self._consumer,
+                    0,
+                    ids,
+                    idle=int(self._claim_idle * 1000),
+                    justid=True,
+                )
+            if not state.unacked:
+                await self._remove_if_idle(client, group)
+        except (redis.exceptions.RedisError, OSError) as exc:
+            logger.debug("stopping Redis consumer %r of group %r: %s", self._consumer, group, exc)
+
+    async def _remove_if_idle(self, client: redis.asyncio.Redis, group: str) -> None:
+        """Delete this consumer from *group* if it holds no pending entries (none are lost)."""
+        consumers = await client.xinfo_consumers(self._stream, group)
+        for info in consumers:
+            if _text(info.get("name")) == self._consumer:
+                if int(info.get("pending", 0)) == 0:
+                    await client.xgroup_delconsumer(self._stream, group, self._consumer)
+                return
+
+    async def _read_loop(
+        self,
+        client: redis.asyncio.Redis,
+        group: str,
+        deliver: Deliver,
+        state: _Consumer,
+    ) -> None:
+        backoff = 0.0
+        next_claim = anyio.current_time()
+        while True:
+            try:
+                if anyio.current_time() >= next_claim:
+                    next_claim = anyio.current_time() + self._claim_interval
+                    entries = await self._reclaim(client, group, state)
+                    if not entries:
+                        entries = await self._read(client, group)
+                else:
+                    entries = await self._read(client, group)
+            except redis.exceptions.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                logger.warning(
+                    "Redis stream %r lost consumer group %r; creating it again", self._stream, group
+                )
+                await self._create_group(client, group)
+                continue
+            except (
+                redis.exceptions.ConnectionError,
+                redis.exceptions.TimeoutError,
+                OSError,
+            ) as exc:
+                if self._client is not client:
+                    raise ConnectionError(
+                        f"the Redis client for {self._url} was closed; subscription {group!r} "
+                        "stopped consuming"
+                    ) from exc
+                backoff = min(_MAX_BACKOFF, max(0.1, backoff * 2))
+                logger.warning(
+                    "reading Redis stream %r for group %r failed (%s); retrying in %.1fs",
+                    self._stream,
+                    group,
+                    exc,
+                    backoff,
+                )
+                await anyio.sleep(backoff)
+                continue
+            backoff = 0.0
+            for entry_id, _ in entries:
+                state.unacked.add(entry_id)
+            state.undelivered.extend(entries)
+            while state.undelivered:
+                entry_id, fields = state.undelivered.popleft()
+                ack = self._make_ack(group, state, entry_id)
+                event = self._decode(group, entry_id, fields)
+                if event is None:
+                    ack()
+                    continue
+                await deliver(event, ack)
+
+    async def _read(self, client: redis.asyncio.Redis, group: str) -> list[tuple[EntryId, Any]]:
+        response = await client.xreadgroup(
+            group,
+            self._consumer,
+            {self._stream: ">"},
+            count=self._batch_size,
+            block=self._block_ms,
+        )
+        return _entries(response)
+
+    async def _reclaim(
+        self, client: redis.asyncio.Redis, group: str, state: _Consumer
+    ) -> list[tuple[EntryId, Any]]:
+        """Take over entries idle for ``claim_idle`` (their consumer is gone); one page."""
+        response = await client.xautoclaim(
+            self._stream,
+            group,
+            self._consumer,
+            int(self._claim_idle * 1000),
+            start_id=state.claim_cursor,
+            count=self._batch_size,
+        )
+        state.claim_cursor = response[0]
+        claimed = []
+        for item in response[1] or []:
+            entry_id, fields = item[0], item[1]
+            if entry_id is None or fields is None:  # deleted or trimmed meanwhile (Redis 6.2)
+                continue
+            if entry_id in state.unacked:  # still ours, delivered here already
+                continue
+            claimed.append((entry_id, fields))
+        if claimed:
+            logger.info(
+                "consumer %r took over %d idle entr%s of group %r (a consumer stopped answering)",
+                self._consumer,
+                len(claimed),
+                "y" if len(claimed) == 1 else "ies",
+                group,
+            )
+        return claimed
+
+    def _make_ack(self, group: str, state: _Consumer, entry_id: EntryId) -> Ack:
+        done = False
+
+        def ack() -> None:
+            nonlocal done
+            if done:
+                return
+            done = True
+            if state.closed:
+                state.unacked.discard(entry_id)
+                self._late.append((group, entry_id))  # sent by aclose()
+            else:
+                state.push(entry_id)
+
+        return ack
+
+    async def _ack_loop(self, client: redis.asyncio.Redis, group: str, state: _Consumer) -> None:
+        while True:
+            await state.wait()
+            ids = list(state.acks)
+            state.acks.clear()
+            state.unacked.difference_update(ids)
+            await self._xack(client, group, ids)
+
+    async def _xack(self, client: redis.asyncio.Redis, group: str, ids: Sequence[EntryId]) -> None:
+        try:
+            await client.xack(self._stream, group, *ids)
+        except (redis.exceptions.RedisError, OSError) as exc:
+            logger.warning(
+                "XACK of %d entr%s in group %r failed (%s); they will be delivered again",
+                len(ids),
+                "y" if len(ids) == 1 else "ies",
+                group,
+                exc,
+            )
+
+    async def _heartbeat_loop(
+        self, client: redis.asyncio.Redis, group: str, state: _Consumer
+    ) -> None:
+        interval = max(self._claim_idle / 3, 0.05)
+        while True:
+            await anyio.sleep(interval)
+            ids: list[Any] = list(state.unacked)
+            for start in range(0, len(ids), _CLAIM_CHUNK):
+                try:
+                    # Claiming our own entries with min-idle 0 resets their idle time.
+                    await client.xclaim(
+                        self._stream,
+                        group,
+                        self._consumer,
+                        0,
+                        ids[start : start + _CLAIM_CHUNK],
+                        justid=True,
+                    )
+                except (redis.exceptions.RedisError, OSError) as exc:
+                    logger.debug("idle-time refresh for group %r failed: %s", group, exc)
+
+    def _decode(self, group: str, entry_id: EntryId, fields: Any) -> Event | None:
+        data = None
+        if isinstance(fields, Mapping):
+            data = fields.get(FIELD.encode(), fields.get(FIELD))
+        where = f"stream {self._stream!r} entry {_text(entry_id)}"
+        if data is None:
+            logger.error(
+                "subscription %r received an entry without a %r field (%s); it was "
+                "acknowledged and skipped",
+                group,
+                FIELD,
+                where,
+            )
+            return None
+        try:
+            return from_cloudevent(data)
+        except SerializationError as exc:
+            _report_undecodable(self._unknown, group, data, exc, where)
+            return None
+
+    # -- introspection -----------------------------------------------------------------
+
+    async def pending(self, group: str) -> int:
+        """Entries of *group* not yet acknowledged: its lag plus its pending list.
+
+        On servers that cannot report the lag (before Redis 7, or after
+        entries were deleted), the entries after the group's last delivered
+        one are counted, up to 100.
+        """
+        client = self._require()
+        try:
+            groups = await client.xinfo_groups(self._stream)
+        except redis.exceptions.ResponseError:  # no such key yet
+            return 0
+        for info in groups:
+            if _text(info.get("name")) != group:
+                continue
+            pending = int(info.get("pending") or 0)
+            lag = info.get("lag")
+            if lag is None:
+                last = _text(info.get("last-delivered-id") or "0-0")
+                after = await client.xrange(self._stream, min=f"({last}", max="+", count=_LAG_SCAN)
+                lag = len(after or ())
+            return pending + int(lag)
+        return 0
+
+
+def _entries(response: Any) -> list[tuple[EntryId, Any]]:
+    """The (id, fields) pairs of an XREADGROUP reply, in RESP2 or RESP3 shape."""
+    if not response:
+        return []
+    streams = response.values() if isinstance(response, Mapping) else (r[1] for r in response)
+    out: list[tuple[EntryId, Any]] = []
+    for entries in streams:
+        if entries and isinstance(entries[0], list):  # RESP3 legacy shape: [[entries]]
+            entries = entries[0]
+        for item in entries or ():
+            if item is not None and item[0] is not None:
+                out.append((item[0], item[1]))
+    return out
+
+
+def _parse_version(text: Any) -> tuple[int, int] | None:
+    try:
+        major, minor, *_ = _text(text).split(".")
+        return int(major), int(minor)
+    except (ValueError, AttributeError):
+        return None
+
+
+def _report_undecodable(
+    warned: set[tuple[str, str]], group: str, data: Any, error: SerializationError, where: str
+) -> None:
+    """Log an entry the group skips: unknown event types once per type, others each time."""
+    type_name = _peek_type(data)
+    if type_name is not None and not _is_registered(type_name):
+        key = (group, type_name)
+        if key in warned:
+            logger.debug("subscription %r skipped another %r event (%s)", group, type_name, where)
+            return
+        warned.add(key)
+        logger.warning(
+            "subscription %r received an event of type %r (%s), which no Event class in this "
+            "process is registered for; it was acknowledged and skipped. Import the module that "
+            "defines it to handle such events (further ones are logged at debug level)",
+            group,
+            type_name,
+            where,
+        )
+        return
+    logger.error(
+        "subscription %r received an entry that is not a valid eventbus CloudEvent (%s): %s; "
+        "it was acknowledged and skipped",
+        group,
+        where,
+        error,
+    )
+
+
+def _peek_type(data: Any) -> str | None:
+    try:
+        document = json.loads(data)
+    except (ValueError, TypeError):
+        return None
+    if isinstance(document, dict):
+        value = document.get("type")
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def _is_registered(type_name: str) -> bool:
+    try:
+        event_class(type_name)
+    except SerializationError:
+        return False
+    return True
