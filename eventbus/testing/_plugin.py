@@ -29,7 +29,13 @@ import pytest
 from .._bus import Bus
 from .._clock import Clock
 from ._clock import FakeClock, _wait_all_tasks_blocked
-from ._recording import attach_fixture_state, describe_letter, detach_fixture_state
+from ._recording import (
+    attach_fixture_state,
+    describe_letter,
+    detach_fixture_state,
+    pop_default_bus,
+    push_default_bus,
+)
 
 __all__: list[str] = []
 
@@ -158,6 +164,7 @@ def bus(
                 pytrace=False,
             )
         started: Bus = request.getfixturevalue("_eventbus_anyio_bus")
+        _make_default(request, started)
         return started
     if not _HAVE_PYTEST_ASYNCIO:
         pytest.fail(
@@ -166,7 +173,14 @@ def bus(
             pytrace=False,
         )
     started = request.getfixturevalue("_eventbus_asyncio_bus")
+    _make_default(request, started)
     return started
+
+
+def _make_default(request: pytest.FixtureRequest, started: Bus) -> None:
+    """Let ``capture(EventType)`` / ``expect(EventType)`` find this test's bus."""
+    push_default_bus(started)
+    request.addfinalizer(lambda: pop_default_bus(started))
 
 
 @contextlib.asynccontextmanager

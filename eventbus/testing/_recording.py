@@ -177,9 +177,13 @@ def capture(bus: Bus, event_types: type[E], *, where: Where = None) -> EventReco
 def capture(
     bus: Bus, event_types: tuple[type[Event], ...] = ..., *, where: Where = None
 ) -> EventRecorder[Event]: ...
+@overload
+def capture(bus: type[E], *, where: Where = None) -> EventRecorder[E]: ...
+@overload
+def capture(bus: tuple[type[Event], ...], *, where: Where = None) -> EventRecorder[Event]: ...
 def capture(
-    bus: Bus,
-    event_types: type[Event] | tuple[type[Event], ...] = Event,
+    bus: Bus | type[Event] | tuple[type[Event], ...],
+    event_types: type[Event] | tuple[type[Event], ...] | None = None,
     *,
     where: Where = None,
 ) -> EventRecorder[Any]:
@@ -211,9 +215,13 @@ def capture(
     (it shows in ``bus.metrics()``, always idle) whose ``where`` predicate
     records each event and declines it.
 
+    Inside a test that uses the ``bus`` fixture, the bus may be left out:
+    ``capture(OrderShipped)`` watches the fixture's bus.
+
     .. versionadded:: 0.1
     """
-    return EventRecorder(bus, event_types, where=where)
+    target, types = _with_default_bus(bus, event_types, "capture")
+    return EventRecorder(target, types if types is not None else Event, where=where)
 
 
 # -- expect --------------------------------------------------------------------------
@@ -384,9 +392,15 @@ def expect(
     where: Where = None,
     timeout: float | None = 5.0,
 ) -> Expectation[Event]: ...
+@overload
+def expect(bus: type[E], *, where: Where = None, timeout: float | None = 5.0) -> Expectation[E]: ...
+@overload
 def expect(
-    bus: Bus,
-    event_types: type[Event] | tuple[type[Event], ...],
+    bus: tuple[type[Event], ...], *, where: Where = None, timeout: float | None = 5.0
+) -> Expectation[Event]: ...
+def expect(
+    bus: Bus | type[Event] | tuple[type[Event], ...],
+    event_types: type[Event] | tuple[type[Event], ...] | None = None,
     *,
     where: Where = None,
     timeout: float | None = 5.0,
@@ -425,11 +439,17 @@ def expect(
         TypeError, PatternError: as :func:`capture`.
         ValueError: *timeout* is negative.
 
-    Cancelling the ``await`` stops watching.
+    Cancelling the ``await`` stops watching. Inside a test that uses the
+    ``bus`` fixture, the bus may be left out: ``await expect(OrderShipped)``.
 
     .. versionadded:: 0.1
     """
-    return Expectation(bus, event_types, where=where, timeout=timeout)
+    target, types = _with_default_bus(bus, event_types, "expect")
+    if types is None:
+        raise TypeError(
+            "expect() needs the event type(s) to wait for, e.g. expect(bus, OrderShipped)"
+        )
+    return Expectation(target, types, where=where, timeout=timeout)
 
 
 # -- assert_published ----------------------------------------------------------------
@@ -660,3 +680,39 @@ def expect_dead_letters(
             "the fake clock first)"
         )
     raise AssertionError("\n".join(lines))
+
+
+# -- the bus fixture's bus, for calls that leave the bus out ----------------------------
+
+_fixture_buses: list[Bus] = []
+
+
+def push_default_bus(bus: Bus) -> None:
+    """Make *bus* the one ``capture(EventType)`` and ``expect(EventType)`` use (the fixture's)."""
+    _fixture_buses.append(bus)
+
+
+def pop_default_bus(bus: Bus) -> None:
+    """Forget *bus* as a default (the fixture's teardown)."""
+    if bus in _fixture_buses:
+        _fixture_buses.remove(bus)
+
+
+def _with_default_bus(
+    first: object, event_types: type[Event] | tuple[type[Event], ...] | None, verb: str
+) -> tuple[Bus, type[Event] | tuple[type[Event], ...] | None]:
+    if isinstance(first, Bus):
+        return first, event_types
+    if event_types is not None or not (
+        isinstance(first, tuple) or (isinstance(first, type) and issubclass(first, Event))
+    ):
+        raise TypeError(
+            f"{verb}() expected an eventbus.Bus (or, inside a test using the 'bus' fixture, "
+            f"just the event type) first; got {type(first).__name__} {first!r:.60}"
+        )
+    if not _fixture_buses:
+        raise TypeError(
+            f"{verb}(EventType) without a bus needs the 'bus' fixture of eventbus's pytest "
+            f"plugin in this test; otherwise pass the bus: {verb}(bus, EventType)"
+        )
+    return _fixture_buses[-1], first

@@ -148,3 +148,13 @@ def test_the_customer_is_the_first_folder(upload: ObjectCreated) -> None:
     response = index_invoice(to_lambda_event([upload]), LambdaContext("index-invoice"))
     [entry] = response["indexed"]
     assert upload.key.startswith(f"invoices/{entry['customer']}/")
+
+
+async def test_capture_and_expect_without_naming_the_bus(bus: Bus) -> None:
+    """Inside a test using the bus fixture, capture(EventType) and expect(EventType) use it."""
+    placed = capture(OrderPlaced)
+    waiting = expect(OrderPlaced, where={"order_id": ["o-77"]})
+    await bus.publish(OrderPlaced("o-77", email="ada@example.com", total_cents=1200))
+    event = await waiting
+    assert event.order_id == "o-77"
+    assert [e.order_id for e in placed] == ["o-77"]
