@@ -29,12 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a small self-explanatory pipeline and print what happened.",
     )
     demo.set_defaults(func=_demo)
-    try:
-        from .aws import cli as aws_cli
-    except ImportError:  # pragma: no cover - the aws package is part of eventbus
-        pass
-    else:
-        aws_cli.register(commands)
+    from .aws import cli as aws_cli
+
+    aws_cli.register(commands)
     return parser
 
 

@@ -4,7 +4,7 @@ Uploads land in a bucket (``ObjectCreated`` events). Four subscriptions react:
 
 * ``thumbnails`` (4 workers) makes a thumbnail of each image and publishes a
   follow-up ``ThumbnailReady`` event through its context (correlated);
-* ``catalog`` only sees PNG files (a ``where`` filter) and keeps them in
+* ``catalog`` only sees PNG files (an EventBridge ``where`` pattern) and keeps them in
   upload order per user (``ordered_by``);
 * ``audit`` is a plain ``def`` handler: it runs in a worker thread;
 * ``virus-scan`` fails on one infected file: the bus retries it with
@@ -121,7 +121,7 @@ async def run(out: TextIO) -> int:
             ObjectCreated,
             catalog,
             name="catalog",
-            where=lambda e: e.key.endswith(".png"),
+            where={"key": [{"suffix": ".png"}]},  # an EventBridge pattern
             ordered_by=lambda e: e.key.split("/", 1)[0],
         )
         bus.subscribe(ObjectCreated, audit, name="audit")
