@@ -43,6 +43,7 @@ from ._subscription import (
     Matcher,
     Subscription,
     default_name,
+    handling,
     inspect_handler,
 )
 from ._transport import Ack, MemoryTransport, Transport
@@ -332,8 +333,19 @@ class Bus:
 
     @property
     def running(self) -> bool:
-        """Whether the bus accepts events from publishers now."""
+        """Whether the bus is running (started, and not yet closing)."""
         return self._state is _State.RUNNING
+
+    @property
+    def accepting(self) -> bool:
+        """Whether :meth:`publish` would accept an event from the calling task now.
+
+        True while the bus runs; while it drains on close, only for code
+        running in its own handlers (their follow-ups, and writes to sources
+        on this bus, complete the chains the drain waits for).
+        """
+        state = self._state
+        return state is _State.RUNNING or (state is _State.CLOSING and handling.get() is self)
 
     def _closed_error(self) -> BusClosed:
         if self._state is _State.NEW:
@@ -634,7 +646,7 @@ class Bus:
         If cancelled while waiting for room, the subscriptions that had
         already accepted the event keep it; the others never see it.
         """
-        if self._state is not _State.RUNNING:
+        if not self.accepting:
             raise self._closed_error()
         if self.transport is not None:
             return await self._send(event)
@@ -648,7 +660,7 @@ class Bus:
             BusClosed: the bus is not running.
             TypeError: *event* is not an :class:`~eventbus.Event`.
         """
-        if self._state is not _State.RUNNING:
+        if not self.accepting:
             raise self._closed_error()
         if not isinstance(event, Event):
             raise _not_an_event(event)

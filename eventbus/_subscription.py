@@ -19,6 +19,7 @@ other subscription starves.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import inspect
 import logging
@@ -46,7 +47,7 @@ from ._retry import DeadLetterCondition, GiveUp, RetryPolicy
 if TYPE_CHECKING:
     from ._bus import Bus
 
-__all__ = ["Handler", "Subscription"]
+__all__ = ["Handler", "Subscription", "handling"]
 
 logger = logging.getLogger("eventbus")
 
@@ -56,6 +57,11 @@ of either shape (run in a worker thread)."""
 
 KeyFunction: TypeAlias = Callable[[Any], Hashable]
 Matcher: TypeAlias = Callable[[Any], bool]
+
+handling: contextvars.ContextVar[Bus | None] = contextvars.ContextVar(
+    "eventbus_handling", default=None
+)
+"""The bus whose handler runs in the current task: it may publish while that bus drains."""
 
 _YIELD_EVERY: Final = 16  # events a worker handles back to back before yielding
 
@@ -296,6 +302,9 @@ class Subscription:
             self._loop = asyncio.get_running_loop()
         except RuntimeError:  # another backend (trio)
             self._loop = None
+        # Code in this subscription's tasks (handlers, retries) may publish
+        # while the bus drains on close: it completes the chains drain waits for.
+        handling.set(self._bus)
         with anyio.CancelScope() as scope:
             self._scope = scope
             async with anyio.create_task_group() as tg:
@@ -600,6 +609,8 @@ class Subscription:
         Raises :class:`HandlerTimeout` past the deadline.
         """
         arg: Any = event if payload is None else payload
+        if handling.get() is not self._bus:  # a stream consumer's task, or invoke()
+            handling.set(self._bus)
         timeout = self.timeout
         if timeout is None:
             if self._async:

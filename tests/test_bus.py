@@ -798,3 +798,57 @@ async def test_unsubscribe_finishes_accepted_events_and_stops_routing() -> None:
 @attrs.frozen
 class _UnsubEvent(Event):
     n: int
+
+
+async def test_handlers_may_publish_while_the_bus_drains_on_close() -> None:
+    """A chain started before close completes: bus.publish from a handler works during the drain."""
+    finished: list[int] = []
+
+    async with Bus() as bus:
+
+        async def first(event: _UnsubEvent) -> None:
+            await anyio.lowlevel.checkpoint()  # still running when the block exits
+            await bus.publish(_Second(event.n))
+
+        async def second(event: _Second) -> None:
+            finished.append(event.n)
+
+        bus.subscribe(_UnsubEvent, first, name="first")
+        bus.subscribe(_Second, second, name="second")
+        await bus.publish(_UnsubEvent(5))
+        assert bus.accepting
+    assert finished == [5]
+    assert not bus.accepting
+
+
+async def test_outsiders_cannot_publish_while_the_bus_drains() -> None:
+    """During the close drain, only the bus's own handlers are accepting; others get BusClosed."""
+    gate = anyio.Event()
+    refused: list[BaseException] = []
+
+    async with anyio.create_task_group() as tg:
+        bus = Bus()
+
+        async def slow(event: _UnsubEvent) -> None:
+            await gate.wait()
+
+        bus.subscribe(_UnsubEvent, slow, name="slow")
+
+        async def outsider() -> None:
+            while bus.running:
+                await anyio.lowlevel.checkpoint()
+            try:
+                await bus.publish(_UnsubEvent(2))
+            except BusClosed as exc:
+                refused.append(exc)
+            gate.set()
+
+        async with bus:
+            await bus.publish(_UnsubEvent(1))
+            tg.start_soon(outsider)
+    assert len(refused) == 1
+
+
+@attrs.frozen
+class _Second(Event):
+    n: int

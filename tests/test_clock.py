@@ -201,3 +201,24 @@ async def test_deadline_scope_in_the_past_cancels_at_once(fake_clock: FakeClock)
 def test_fake_clock_repr_shows_time(fake_clock: FakeClock) -> None:
     """The repr shows virtual and wall time."""
     assert repr(fake_clock) == "FakeClock(now=0, wall=2024-01-01T00:00:00+00:00)"
+
+
+async def test_jump_wakes_overdue_sleepers_late_at_the_end() -> None:
+    """jump() is a pause: a sleep due inside the span wakes once, at the end, late."""
+    clock = FakeClock()
+    woke_at: list[float] = []
+
+    async def sleeper() -> None:
+        await clock.sleep_until(5)
+        woke_at.append(clock.now())
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(sleeper)
+        await clock.jump(60)
+    assert woke_at == [60]
+
+
+async def test_jump_refuses_to_go_back() -> None:
+    """A negative jump is an error."""
+    with pytest.raises(ValueError, match="back in time"):
+        await FakeClock().jump(-1)

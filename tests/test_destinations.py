@@ -113,3 +113,30 @@ def test_invocation_record_round_trips_through_cloudevents() -> None:
     assert isinstance(decoded, InvocationRecord)
     assert decoded.result == {"k": 1}
     assert decoded.event == record.event  # the nested event keeps its own type
+
+
+async def test_a_topic_destination_gets_the_record_as_cloudevents_json() -> None:
+    """A Topic destination receives the record as a CloudEvents JSON message."""
+    import json
+
+    from eventbus import Topic, TopicMessage
+
+    messages: list[TopicMessage] = []
+
+    async def listen(message: TopicMessage) -> None:
+        messages.append(message)
+
+    async def ok(event: Job) -> int:
+        return event.n
+
+    async with Bus() as bus:
+        outcomes = Topic(bus, "outcomes")
+        bus.subscribe(TopicMessage, listen, name="listen")
+        bus.subscribe(Job, ok, name="ok", on_success=outcomes)
+        await bus.publish(Job(9))
+    (message,) = messages
+    assert message.topic == "outcomes"
+    assert message.subject == "ok: Success"
+    document = json.loads(message.message)
+    assert document["type"] == "eventbus.InvocationRecord"
+    assert document["data"]["result"] == 9

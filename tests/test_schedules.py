@@ -188,3 +188,40 @@ async def test_schedules_stop_when_the_bus_closes() -> None:
     assert len(seen) == 1
     with pytest.raises(BusClosed):
         bus.schedule("rate(1 minute)", name="late")
+
+
+@pytest.mark.parametrize(
+    ("catch_up", "published", "missed"),
+    [("all", 10, 0), ("one", 1, 9), ("none", 0, 10)],
+)
+async def test_catch_up_decides_what_happens_to_fires_missed_in_a_pause(
+    catch_up: str, published: int, missed: int
+) -> None:
+    """After a pause, catch_up="all" publishes every missed fire, "one" the latest, "none" nothing."""
+    clock = FakeClock(START)
+    async with Bus(clock=clock) as bus:
+        seen = _recorder(bus)
+        bus.schedule("rate(1 minute)", name="tick", catch_up=catch_up)  # type: ignore[arg-type]
+        await clock.jump(10 * 60 + 30)  # asleep for ten and a half minutes
+        await bus.drain()
+        (info,) = bus.schedules()
+    times = [e.scheduled_time for e in seen if isinstance(e, ScheduledEvent)]
+    assert len(times) == published
+    assert info.missed == missed
+    assert info.fired == published
+    if catch_up == "one":
+        assert times == [START + timedelta(minutes=10)]
+    assert times == sorted(times)
+
+
+async def test_fires_after_a_pause_resume_on_schedule() -> None:
+    """Once caught up, a schedule goes on firing at its regular times."""
+    clock = FakeClock(START)
+    async with Bus(clock=clock) as bus:
+        seen = _recorder(bus)
+        bus.schedule("rate(1 minute)", name="tick", catch_up="none")
+        await clock.jump(5 * 60 + 30)
+        await clock.advance(2 * 60)
+        await bus.drain()
+    times = [e.scheduled_time for e in seen if isinstance(e, ScheduledEvent)]
+    assert times == [START + timedelta(minutes=6), START + timedelta(minutes=7)]

@@ -56,9 +56,10 @@ def ensure_running(bus: Bus, owner: str) -> None:
     """Refuse to write when *bus* cannot publish, before anything is changed.
 
     Raises:
-        BusClosed: the bus is not running.
+        BusClosed: the bus is not running (or is draining, and the caller is
+            not one of its handlers).
     """
-    if not bus.running:
+    if not bus.accepting:
         raise BusClosed(
             f"{owner}: the bus is not running, so the change could not be published; "
             "write inside 'async with Bus() as bus:' (nothing was changed)"

@@ -142,6 +142,30 @@ class FakeClock:
             if timer is not None:
                 timer.active = False
 
+    async def jump(self, seconds: float) -> None:
+        """Move virtual time forward by *seconds* at once, as if the process had been paused.
+
+        Unlike :meth:`advance`, nothing runs on the way: every wait that
+        fell due in the span wakes up only at the end, late -- as after a
+        laptop sleep or a long garbage-collection pause. Use it to test
+        catch-up behaviour (``bus.schedule(..., catch_up=...)``).
+
+        Raises:
+            ValueError: *seconds* is negative.
+        """
+        if seconds < 0:
+            raise ValueError(f"FakeClock.jump() cannot go back in time (got {seconds!r})")
+        await _wait_all_tasks_blocked()
+        self._now += seconds
+        timers = self._timers
+        while timers and (not timers[0].active or timers[0].deadline <= self._now):
+            timer = heapq.heappop(timers)
+            if timer.active:
+                timer.active = False
+                timer.action()
+            await _wait_all_tasks_blocked()
+        await _wait_all_tasks_blocked()
+
     async def advance(self, seconds: float) -> None:
         """Move virtual time forward by *seconds*, firing every wait due on the way.
 
