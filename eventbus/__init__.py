@@ -190,3 +190,20 @@ def _fixup_module_metadata() -> None:
 
 _fixup_module_metadata()
 del _fixup_module_metadata
+
+# The broker transports live in eventbus.bridges and need their extras
+# (eventbus[nats], eventbus[redis]); importing eventbus never imports them.
+# They are reachable from here too, loaded on first use.
+_BRIDGES = {
+    "NatsTransport": "eventbus.bridges.nats",
+    "RedisStreamsTransport": "eventbus.bridges.redis",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _BRIDGES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'eventbus' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

@@ -126,3 +126,29 @@ def test_testing_all_matches_its_exports() -> None:
     # Its order is ruff's (RUF022: constants first, then the rest alphabetically).
     assert len(eventbus.testing.__all__) == len(set(eventbus.testing.__all__))
     assert _public_names(eventbus.testing) == set(eventbus.testing.__all__)
+
+
+def test_bridges_load_only_on_first_use() -> None:
+    """Importing eventbus never imports a broker client; eventbus.NatsTransport loads it on use."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, eventbus\n"
+        "assert 'nats' not in sys.modules and 'redis' not in sys.modules\n"
+        "from eventbus import NatsTransport, RedisStreamsTransport\n"
+        "from eventbus.bridges.nats import NatsTransport as N\n"
+        "assert NatsTransport is N\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_unknown_attributes_still_raise() -> None:
+    """The lazy bridge lookup does not hide typos."""
+    with pytest.raises(AttributeError, match="no attribute 'Buss'"):
+        eventbus.Buss  # type: ignore[attr-defined]  # noqa: B018
