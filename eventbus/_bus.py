@@ -316,6 +316,10 @@ class Bus:
         # propagates as itself, not wrapped in an exception group.
         try:
             await tg.__aexit__(None, None, None)
+            if self._shutting_down:
+                # Workers cancelled mid-way put back what they held (a batch
+                # still filling, say); settle that too.
+                await self._shutdown()
         finally:
             if self.transport is not None:
                 with anyio.CancelScope(shield=True):

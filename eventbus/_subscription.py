@@ -393,11 +393,15 @@ class Subscription:
             if gate is not None and not await self._admitted(gate):
                 continue
             if queue:
-                item = queue.popleft()
                 streak += 1
                 if streak >= _YIELD_EVERY:
+                    # Yield *before* taking the next event: an event taken and then
+                    # held across a yield could be overtaken by a later one of its key
+                    # (taken by another worker), and would be invisible to shutdown.
                     streak = 0
                     await anyio.lowlevel.checkpoint()
+                    continue
+                item = queue.popleft()
             else:
                 streak = 0
                 item = await self._next_item()
@@ -787,15 +791,21 @@ class Subscription:
             while len(batch) < size and queue and not isinstance(queue[0], _Retry):
                 batch.append(queue.popleft())  # type: ignore[arg-type]
             if len(batch) < size and config.window > 0:
-                with clock.deadline_scope(clock.now() + config.window):
-                    while len(batch) < size:
-                        item = await self._next_item()
-                        if isinstance(item, _Retry):
-                            queue.appendleft(item)
-                            break
-                        batch.append(item)
-                        while len(batch) < size and queue and not isinstance(queue[0], _Retry):
-                            batch.append(queue.popleft())  # type: ignore[arg-type]
+                try:
+                    with clock.deadline_scope(clock.now() + config.window):
+                        while len(batch) < size:
+                            item = await self._next_item()
+                            if isinstance(item, _Retry):
+                                queue.appendleft(item)
+                                break
+                            batch.append(item)
+                            while len(batch) < size and queue and not isinstance(queue[0], _Retry):
+                                batch.append(queue.popleft())  # type: ignore[arg-type]
+                except BaseException:
+                    # Cancelled while the batch filled (shutdown): put its events
+                    # back, still queued, so shutdown sees and settles them.
+                    queue.extendleft(reversed(batch))
+                    raise
             self._take_n(len(batch))
             await self._deliver_batch(batch, 1, None)
             await anyio.lowlevel.checkpoint()

@@ -212,3 +212,28 @@ async def test_batch_item_failure_is_an_eventbus_error() -> None:
     from eventbus import EventBusError
 
     assert issubclass(BatchItemFailure, EventBusError)
+
+
+async def test_a_batch_still_filling_at_a_crash_is_dead_lettered_not_lost() -> None:
+    """Events waiting in a half-filled batch window when the bus crashes end as Shutdown letters."""
+    clock = FakeClock()
+    bus = Bus(clock=clock)
+
+    async def handle(items: list[Item]) -> None: ...
+
+    bus.subscribe(Item, handle, name="b", batch=Batching(size=10, window=60))
+
+    async def crash() -> None:
+        async with bus:
+            for n in range(3):
+                await bus.publish(Item(n))
+            await settle()  # the worker holds them, waiting for the window
+            raise RuntimeError("crash")
+
+    with pytest.raises(RuntimeError, match="crash"):
+        await crash()
+    m = bus.metrics()["b"]
+    assert sorted(letter.event.n for letter in bus.dead_letters) == [0, 1, 2]  # type: ignore[attr-defined]
+    assert {letter.condition for letter in bus.dead_letters} == {"Shutdown"}
+    assert m.balanced
+    assert (m.queued, m.in_flight) == (0, 0)
