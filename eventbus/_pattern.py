@@ -26,9 +26,9 @@ The pieces live in private modules, each importing only those before it:
 ``_pattern_values`` (reading, classifying and canonicalising document
 values; rendering them in messages), ``_pattern_tree`` (the compiled tree and
 its explanations), ``_pattern_operators`` (one compiler per operator),
-``_pattern_compile`` (a spec into a tree), ``_pattern_codegen`` (the
-generated code) and ``_pattern_bind`` (the field checks of
-:meth:`Pattern.bind`). This module holds :class:`Pattern` itself and the two
+``_pattern_compile`` (a spec into a tree), ``_pattern_complexity``
+(EventBridge's limit on wildcards), ``_pattern_codegen`` (the generated
+code) and ``_pattern_bind`` (the field checks of :meth:`Pattern.bind`). This module holds :class:`Pattern` itself and the two
 helpers :mod:`eventbus._pattern_index` relies on.
 """
 
@@ -44,6 +44,7 @@ from ._exceptions import PatternError
 from ._pattern_bind import _check_body, _ObjectShape, _shape_of
 from ._pattern_codegen import _dispatcher
 from ._pattern_compile import _compile_body, _parse_json, _plain
+from ._pattern_complexity import check_wildcard_complexity
 from ._pattern_operators import NUMERIC_LIMIT as NUMERIC_LIMIT
 from ._pattern_operators import NUMERIC_PLACES as NUMERIC_PLACES
 from ._pattern_operators import OPERATORS as OPERATORS
@@ -169,6 +170,7 @@ class Pattern:
                 "or split the pattern into several subscriptions",
                 path=_ROOT,
             )
+        check_wildcard_complexity(parsed)
         self._spec = typing.cast("dict[str, Any]", _plain(parsed))
         self._body = body
         check = body.check

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from ._pattern_tree import _Body, _Leaf, _Or, _Test
-from ._pattern_values import _MISSING, _object_fields
+from ._pattern_values import _MISSING, _dotted, _object_fields
 
 _COMPARE_SOURCE: Final = {"<": "<", "<=": "<=", "=": "==", ">": ">", ">=": ">="}
 
@@ -104,9 +104,15 @@ def _type_lines(body: _Body, cls: type, tag: str, ns: dict[str, object]) -> list
         ns[f"k{here}"] = key
         ns[f"n{here}"] = node.match
         if mode == "dict":
-            lines += ["try:", f"    v = doc[k{here}]", "except KeyError:", "    v = _MISSING"]
+            lines += [
+                "try:",
+                f"    v = doc[k{here}]",
+                "except KeyError:",
+                f"    v = _dotted(doc, k{here})",
+            ]
         elif mode == "mapping":
             lines.append(f"v = doc.get(k{here}, _MISSING)")
+            lines.append(f"if v is _MISSING: v = _dotted(doc, k{here})")
         elif key in names:
             if key.isidentifier() and not keyword.iskeyword(key):
                 lines.append(f"v = doc.{key}")
@@ -133,6 +139,7 @@ def _dispatcher(body: _Body, classes: Sequence[type], generic: _Test, slow: _Tes
     """
     ns: dict[str, object] = {
         "_MISSING": _MISSING,
+        "_dotted": _dotted,
         "_generic": generic,
         "_slow": slow,
         "_type": type,

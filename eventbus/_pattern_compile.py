@@ -39,6 +39,39 @@ def _plain(spec: object) -> object:
     return spec
 
 
+def _expand_dotted(spec: Mapping[Any, Any]) -> dict[Any, Any]:
+    """``{"a.b": v}`` as ``{"a": {"b": v}}``: EventBridge joins field names with dots.
+
+    EventBridge compiles a pattern into dot-joined field paths, so a dotted
+    name in a pattern reaches the nested field. Objects reached both ways are
+    merged; when the same field is given twice, the later one counts, as
+    EventBridge uses the last pattern given for a field.
+    """
+    out: dict[Any, Any] = {}
+    for key, value in spec.items():
+        parts = key.split(".") if isinstance(key, str) else []
+        if len(parts) < 2 or not all(parts) or "$or" in parts:
+            _merge_field(out, key, value)
+            continue
+        node = value
+        for part in reversed(parts[1:]):
+            node = {part: node}
+        _merge_field(out, parts[0], node)
+    return out
+
+
+def _merge_field(out: dict[Any, Any], key: object, value: object) -> None:
+    old = out.get(key)
+    if isinstance(old, Mapping) and isinstance(value, Mapping) and key != "$or":
+        merged = dict(old)
+        for inner_key, inner_value in value.items():
+            _merge_field(merged, inner_key, inner_value)
+        out[key] = merged
+    else:
+        out.pop(key, None)  # the later one counts, and goes last
+        out[key] = value
+
+
 def _compile_body(spec: object, path: str, *, in_or: bool = False) -> _Body:
     if not isinstance(spec, Mapping):
         raise PatternError(
@@ -50,6 +83,8 @@ def _compile_body(spec: object, path: str, *, in_or: bool = False) -> _Body:
             'empty object; name at least one field to match, e.g. {"key": ["k"]}, or remove it',
             path=path,
         )
+    if any(isinstance(key, str) and "." in key for key in spec):
+        spec = _expand_dotted(spec)
     clauses: list[_Field | _Or] = []
     for key, value in spec.items():
         if not isinstance(key, str):

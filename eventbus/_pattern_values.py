@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Final, final
+from typing import Any, Final, final
 
 import attrs
 
@@ -95,16 +95,35 @@ def _kind(value: object) -> int:
 def _get(container: object, key: str) -> object:
     """The value of field *key* of an object (a mapping, an attrs instance, a dataclass)."""
     if type(container) is dict:
-        return container.get(key, _MISSING)
+        value = container.get(key, _MISSING)
+        return _dotted(container, key) if value is _MISSING else value
     if isinstance(container, Mapping):
         try:
             return container[key]
         except (KeyError, TypeError):
-            return _MISSING
+            return _dotted(container, key)
     names = _object_fields(type(container))
     if names is not None and key in names:
         return getattr(container, key, _MISSING)
     return _MISSING
+
+
+def _dotted(container: Mapping[Any, Any], key: str) -> object:
+    """Field *key* of a mapping that lacks it, read through dotted names.
+
+    EventBridge joins field names with dots, so ``{"state.status": "x"}`` in
+    an event holds ``status`` inside ``state``: the fields named
+    ``key.<rest>`` make up an object ``{<rest>: ...}``. Missing when there
+    are none.
+    """
+    prefix = key + "."
+    found: dict[str, object] | None = None
+    for name in container:
+        if type(name) is str and name.startswith(prefix):
+            if found is None:
+                found = {}
+            found[name[len(prefix) :]] = container[name]
+    return _MISSING if found is None else found
 
 
 def _scalars(array: Iterable[object]) -> Iterator[object]:

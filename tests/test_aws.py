@@ -465,9 +465,17 @@ def test_dynamodb_missing_sequence_number() -> None:
 
 def test_dynamodb_unrenderable_value() -> None:
     """A value DynamoDB cannot store is reported with the event index and field."""
-    change = TableChange("T", "INSERT", {"id": 1}, {"id": 1, "tags": set()}, None, 1)
-    with pytest.raises(SerializationError, match=r"^events\[0\]\.new_image\.tags: empty sets"):
+    change = TableChange("T", "INSERT", {"id": 1}, {"id": 1, "tags": {1, "a"}}, None, 1)
+    with pytest.raises(SerializationError, match=r"^events\[0\]\.new_image\.tags: a set must hold"):
         to_lambda_event([change])
+
+
+def test_dynamodb_empty_set_renders_as_sample_payloads_carry_it() -> None:
+    """An empty set (which sample payloads carry) renders as {"SS": []} and reads back."""
+    change = TableChange("T", "INSERT", {"id": 1}, {"id": 1, "tags": set()}, None, 1)
+    payload = to_lambda_event([change])
+    assert payload["Records"][0]["dynamodb"]["NewImage"]["tags"] == {"SS": []}
+    assert from_lambda_event(payload)[0].new_image == {"id": 1, "tags": set()}
 
 
 # -- SNS ------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import pytest
 from eventbus import (
     LogRecord,
     ObjectCreated,
+    PatternError,
     ScheduledEvent,
     TableChange,
     TopicMessage,
@@ -85,10 +86,25 @@ def test_nested_object_matches_nested_fields() -> None:
     assert not matches({"detail": {"state": ["stopped"]}}, EC2_EVENT)
 
 
-def test_dotted_name_is_a_field_name_not_a_path() -> None:
-    """``"detail.state"`` names a field with a dot in it, not ``detail`` then ``state``."""
-    assert not matches({"detail.state": ["running"]}, EC2_EVENT)
+def test_dotted_names_join_nested_fields() -> None:
+    """EventBridge joins field names with dots: ``"detail.state"`` is ``state`` in ``detail``.
+
+    In the pattern and in the event alike.
+    """
+    assert matches({"detail.state": ["running"]}, EC2_EVENT)
+    assert not matches({"detail.state": ["stopped"]}, EC2_EVENT)
     assert matches({"detail.state": ["running"]}, {"detail.state": "running"})
+    assert matches({"detail": {"state": ["running"]}}, {"detail.state": "running"})
+    assert matches(
+        {"detail": {"state": ["running"]}}, {"detail": {"state.x": 1, "state": "running"}}
+    )
+    assert not matches({"detail.state": [{"exists": False}]}, EC2_EVENT)
+    assert matches({"a.b": [{"exists": False}]}, {"a": {"c": 1}})
+    # Both spellings in one pattern are merged; the later one counts for the same field.
+    assert matches({"detail": {"state": ["x"]}, "detail.state": ["running"]}, EC2_EVENT)
+    assert matches(
+        {"detail.state": ["running"], "detail": {"instance-id": [{"exists": True}]}}, EC2_EVENT
+    )
 
 
 def test_array_in_document_matches_when_any_element_matches() -> None:
@@ -473,8 +489,22 @@ def test_wildcard_without_star_is_exact() -> None:
 
 def test_wildcard_is_linear_on_adversarial_input() -> None:
     """Many stars against a long near-miss finishes at once (no backtracking)."""
-    spec = {"s": [{"wildcard": "*a*a*a*a*a*a*a*a*b"}]}
+    spec = {"s": [{"wildcard": "*a*a*a*a*b"}]}
     assert not matches(spec, {"s": "a" * 50_000})
+
+
+def test_wildcards_too_complex_for_eventbridge_are_refused() -> None:
+    """Patterns EventBridge refuses as "Rule is too complex" are refused here too."""
+    with pytest.raises(PatternError, match=r"^where\.s: the wildcards are too complex"):
+        Pattern({"s": [{"wildcard": "*a*a*a*a*a*b"}]})
+    # Values of one field count together; other fields are measured apart.
+    four = [{"wildcard": f"*/datasync/*.{ext}"} for ext in ("bif", "tif", "tiff", "svs")]
+    with pytest.raises(PatternError, match="too complex"):
+        Pattern({"key": four})
+    Pattern({"key": four[:2], "other": four[2:]})
+    with pytest.raises(PatternError, match="too complex"):
+        Pattern({"key": [{"anything-but": {"wildcard": "*:*:*:*:*:event-bus/*"}}]})
+    Pattern({"s": [{"wildcard": "/Users/*/dir/dir/dir/dir/dir/doc.txt"}]})
 
 
 # --------------------------------------------------------------------------- cidr

@@ -84,7 +84,9 @@ def test_field_names_must_be_strings() -> None:
 
 def test_odd_field_names_are_quoted_in_paths() -> None:
     """Paths quote field names that are not simple identifiers."""
-    rejects({"detail": {"a.b c": "x"}}, 'where.detail["a.b c"]: expected an array')
+    rejects({"detail": {"a/b c": "x"}}, 'where.detail["a/b c"]: expected an array')
+    # A dotted name is a path to a nested field, and the message says which.
+    rejects({"detail": {"a.b c": "x"}}, 'where.detail.a["b c"]: expected an array')
 
 
 def test_dashed_field_names_stay_readable_in_paths() -> None:

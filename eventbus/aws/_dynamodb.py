@@ -67,12 +67,17 @@ def from_attribute_value(value: Mapping[str, Any], *, path: str = "value") -> An
 
     Raises:
         SerializationError: *value* is not a well-formed AttributeValue (not
-            exactly one known type key, a bad number or base64 text, an empty
-            set); the message names the offending path.
+            exactly one known type key with a non-null value, a bad number or
+            base64 text); the message names the offending path. An empty set
+            reads as an empty ``set``.
 
     .. versionadded:: 0.1
     """
     av = as_object(value, path)
+    if len(av) > 1 and any(inner is None for inner in av.values()):
+        # Some SDKs serialise every type key and set the unused ones to null
+        # (the aws-lambda-go sample stream records do): only the non-null one counts.
+        av = {tag: inner for tag, inner in av.items() if inner is not None}
     if len(av) != 1:
         found = ", ".join(sorted(map(str, av))) or "none"
         fail(
@@ -102,9 +107,9 @@ def from_attribute_value(value: Mapping[str, Any], *, path: str = "value") -> An
     if tag == "M":
         return from_dynamodb_item(as_object(inner, here), path=here)
     if tag in ("SS", "NS", "BS"):
+        # DynamoDB never stores an empty set, but sample records carry them
+        # (aws-lambda-go's stream fixture has "SS": []): read one as an empty set.
         items = as_list(inner, here)
-        if not items:
-            fail(here, "empty sets are not allowed in DynamoDB")
         if tag == "SS":
             return {as_str(item, f"{here}[{i}]") for i, item in enumerate(items)}
         if tag == "NS":
@@ -152,8 +157,9 @@ def to_attribute_value(value: Any, *, path: str = "value") -> dict[str, Any]:
     ``str`` -> ``S``; ``bool`` -> ``BOOL``; ``int``, ``Decimal`` and ``float``
     -> ``N`` (floats by their shortest ``repr``); ``bytes`` -> ``B`` (base64);
     ``None`` -> ``NULL``; lists and tuples -> ``L``; mappings with string keys
-    -> ``M``; non-empty sets of ``str`` / numbers / ``bytes`` -> ``SS`` / ``NS``
-    / ``BS``, written in sorted order.
+    -> ``M``; sets of ``str`` / numbers / ``bytes`` -> ``SS`` / ``NS``
+    / ``BS``, written in sorted order (an empty set as ``{"SS": []}``, the
+    form sample payloads carry, though DynamoDB never streams one).
 
     Args:
         value: the value to convert.
@@ -163,8 +169,8 @@ def to_attribute_value(value: Any, *, path: str = "value") -> dict[str, Any]:
         The AttributeValue.
 
     Raises:
-        SerializationError: *value* cannot be stored in DynamoDB (an empty or
-            mixed set, a non-finite number, a non-string map key, another type).
+        SerializationError: *value* cannot be stored in DynamoDB (a mixed set,
+            a non-finite number, a non-string map key, another type).
 
     .. versionadded:: 0.1
     """
@@ -228,7 +234,9 @@ def _number_text(value: float | Decimal, path: str) -> str:
 def _set_value(value: AbstractSet[Any], path: str) -> dict[str, Any]:
     items = list(value)
     if not items:
-        fail(path, "empty sets cannot be stored in DynamoDB; use None or leave the attribute out")
+        # DynamoDB never streams an empty set, but sample payloads carry {"SS": []},
+        # which reads as set(): it renders back the same way.
+        return {"SS": []}
     if all(isinstance(item, str) for item in items):
         return {"SS": sorted(items)}
     if all(isinstance(item, bytes | bytearray) for item in items):
@@ -295,20 +303,19 @@ def parse_record(record: Mapping[str, Any], path: str) -> TableChange:
 
 def _table_name(arn_text: str, path: str) -> str:
     arn = Arn.parse(arn_text)
-    parts = arn.resource.split("/") if arn is not None else []
-    if (
-        arn is None
-        or arn.service != "dynamodb"
-        or len(parts) < 2
-        or parts[0] != "table"
-        or not parts[1]
-    ):
-        fail(
-            path,
-            f"{arn_text!r:.80} is not a DynamoDB stream ARN "
-            "(arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label>)",
-        )
+    if arn is None:
+        # Sample payloads (Powertools for AWS Lambda's) carry placeholders such
+        # as "eventsource_arn": the placeholder then names the table.
+        if not arn_text or arn_text.startswith("arn:"):
+            fail(path, f"{arn_text!r:.80} is not a DynamoDB stream ARN " + _STREAM_ARN_SHAPE)
+        return arn_text
+    parts = arn.resource.split("/")
+    if arn.service != "dynamodb" or len(parts) < 2 or parts[0] != "table" or not parts[1]:
+        fail(path, f"{arn_text!r:.80} is not a DynamoDB stream ARN " + _STREAM_ARN_SHAPE)
     return parts[1]
+
+
+_STREAM_ARN_SHAPE = "(arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label>)"
 
 
 def render_record(event: TableChange, path: str, options: RenderOptions) -> dict[str, Any]:
@@ -351,6 +358,8 @@ def render_record(event: TableChange, path: str, options: RenderOptions) -> dict
 
 def _stream_arn(event: TableChange, options: RenderOptions) -> str:
     current = Arn.parse(event.source)
+    if current is None and event.source == event.table and not event.source.startswith("arn:"):
+        return event.source  # a sample payload's placeholder, read as the table's name
     if current is not None and current.service == "dynamodb":
         parts = current.resource.split("/")
         if len(parts) >= 2 and parts[0] == "table" and parts[1] == event.table:

@@ -19,6 +19,7 @@ from ._common import (
     fail,
     format_iso,
     json_copy,
+    json_text,
     now_utc,
     opt_str,
     parse_iso,
@@ -33,6 +34,8 @@ __all__ = ["parse_event", "render_event"]
 
 SCHEDULED = "Scheduled Event"
 EVENTS_SOURCE = "aws.events"
+#: EventBridge Scheduler's own scheduled events: a schedule ARN, and detail the JSON text "{}".
+SCHEDULER_SOURCE = "aws.scheduler"
 
 
 def parse_event(payload: Mapping[str, Any]) -> ScheduledEvent | EventBridgeEvent:
@@ -56,12 +59,18 @@ def parse_event(payload: Mapping[str, Any]) -> ScheduledEvent | EventBridgeEvent
             as_list([] if raw_resources is None else raw_resources, "resources")
         )
     ]
-    if detail_type == SCHEDULED and source == EVENTS_SOURCE:
+    if detail_type == SCHEDULED and source in (EVENTS_SOURCE, SCHEDULER_SOURCE):
         if not resources:
             fail("resources", "missing; a Scheduled Event names the rule that fired it")
-        rule = _rule_name(resources[0], "resources[0]")
+        if source == SCHEDULER_SOURCE:
+            rule = _schedule_name(resources[0], "resources[0]")
+        else:
+            rule = _rule_name(resources[0], "resources[0]")
         return ScheduledEvent(rule, time, id=event_id, time=time, source=resources[0])
     raw_detail = payload.get("detail")
+    if isinstance(raw_detail, str):
+        # EventBridge Scheduler and Pipes deliver detail as JSON text.
+        raw_detail = json_text(raw_detail, "detail")
     detail = {} if raw_detail is None else json_copy(as_object(raw_detail, "detail"), "detail")
     return EventBridgeEvent(
         detail_type,
@@ -86,6 +95,20 @@ def _rule_name(arn_text: str, path: str) -> str:
     name = arn.resource.removeprefix("rule/")
     if not name:
         fail(path, f"{arn_text!r:.80} names no rule")
+    return name
+
+
+def _schedule_name(arn_text: str, path: str) -> str:
+    arn = Arn.parse(arn_text)
+    if arn is None or arn.service != "scheduler" or not arn.resource.startswith("schedule/"):
+        fail(
+            path,
+            f"{arn_text!r:.80} is not an EventBridge Scheduler schedule ARN "
+            "(arn:aws:scheduler:<region>:<account>:schedule/<group>/<name>)",
+        )
+    name = arn.resource.rsplit("/", 1)[-1]
+    if not name or arn.resource.count("/") != 2:
+        fail(path, f"{arn_text!r:.80} names no schedule (schedule/<group>/<name>)")
     return name
 
 
@@ -117,6 +140,19 @@ def render_event(
 def _render_scheduled(event: ScheduledEvent, path: str, options: RenderOptions) -> dict[str, Any]:
     if not event.rule:
         fail(f"{path}.rule", "must not be empty")
+    scheduler = source_arn(event.source, "scheduler")
+    if scheduler is not None and scheduler.resource.rsplit("/", 1)[-1] == event.rule:
+        return {
+            "version": "0",
+            "id": event.id,
+            "detail-type": SCHEDULED,
+            "source": SCHEDULER_SOURCE,
+            "account": scheduler.account or options.account,
+            "time": format_iso(event.scheduled_time, fraction=False),
+            "region": scheduler.region or options.region,
+            "resources": [event.source],
+            "detail": "{}",
+        }
     arn = event.source
     current = source_arn(event.source, "events")
     if current is None or current.resource != f"rule/{event.rule}":
