@@ -23,6 +23,8 @@ logger = logging.getLogger("eventbus")
 
 CircuitState = Literal["closed", "open", "half-open"]
 
+_ROUNDING = 1e-9  # tokens: a shortfall this small is floating-point error
+
 
 def _positive_int(_inst: object, attr: attrs.Attribute[int], value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -193,7 +195,9 @@ class Gate:
                 self._updated = now
             self._tokens = min(capacity, self._tokens + (now - self._updated) / per_token)
             self._updated = now
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
+            # Within a rounding error of a whole token counts as one: the wait
+            # for the sliver left would not move the clock, and would spin.
+            if self._tokens >= 1.0 - _ROUNDING:
+                self._tokens = max(0.0, self._tokens - 1.0)
                 return
             await clock.sleep_until(now + (1.0 - self._tokens) * per_token)

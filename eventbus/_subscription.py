@@ -390,17 +390,18 @@ class Subscription:
         gate = self._gate
         streak = 0
         while True:
+            if streak >= _YIELD_EVERY:
+                # Yield *before* taking the next event: an event taken and then
+                # held across a yield could be overtaken by a later one of its key
+                # (taken by another worker), and would be invisible to shutdown.
+                # And before the gate: an admission (the breaker's one probe)
+                # must lead straight to an event, never back to the gate.
+                streak = 0
+                await anyio.lowlevel.checkpoint()
             if gate is not None and not await self._admitted(gate):
                 continue
             if queue:
                 streak += 1
-                if streak >= _YIELD_EVERY:
-                    # Yield *before* taking the next event: an event taken and then
-                    # held across a yield could be overtaken by a later one of its key
-                    # (taken by another worker), and would be invisible to shutdown.
-                    streak = 0
-                    await anyio.lowlevel.checkpoint()
-                    continue
                 item = queue.popleft()
             else:
                 streak = 0
@@ -429,7 +430,7 @@ class Subscription:
                     if gate is not None:
                         gate.record(True)
                     if self.on_success is not None:
-                        await self._report(item, "Success", result, None, None, 1, start)
+                        await self._report_success(item, result, 1, start)
                     c.in_flight -= 1
                     c.succeeded += 1
                     durations = c._durations
@@ -507,12 +508,27 @@ class Subscription:
             if self._gate is not None:
                 self._gate.record(True)
             if self.on_success is not None:
-                await self._report(event, "Success", result, None, None, attempt, start)
+                await self._report_success(event, result, attempt, start)
             c.record_duration(perf_counter() - start)
             c.in_flight -= 1
             c.succeeded += 1
             self._settled(event)
             return
+
+    async def _report_success(self, event: Event, result: Any, attempt: int, start: float) -> None:
+        """Send the on_success record; if cancelled meanwhile, still settle *event* as handled.
+
+        The handler succeeded: a shutdown that cuts the record's delivery must
+        not leave the event in flight forever (the caller settles it otherwise).
+        """
+        try:
+            await self._report(event, "Success", result, None, None, attempt, start)
+        except BaseException:
+            c = self._counters
+            c.in_flight -= 1
+            c.succeeded += 1
+            self._settled(event)
+            raise
 
     def _decide(self, exc: BaseException, attempt: int, age: float) -> float | DeadLetterCondition:
         """Ask the retry policy: a delay in seconds, or the condition to give up with."""
