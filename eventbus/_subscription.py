@@ -735,19 +735,23 @@ class Subscription:
             condition=condition,
             exception=exc,
         )
-        await bus._store_dead_letter(self.dead_letter, letter)
-        if self.on_failure is not None:
-            await deliver_record(
-                self.on_failure,
-                InvocationRecord(
-                    event,
-                    self.name,
-                    "Failure",
-                    error=error,
-                    condition=condition,
-                    attempts=attempts,
-                ),
-            )
+        # Shielded: once the bus has given up on the event, recording that must
+        # finish even if a shutdown cancels this task, or the event would be
+        # left in flight forever.
+        with anyio.CancelScope(shield=True):
+            await bus._store_dead_letter(self.dead_letter, letter)
+            if self.on_failure is not None:
+                await deliver_record(
+                    self.on_failure,
+                    InvocationRecord(
+                        event,
+                        self.name,
+                        "Failure",
+                        error=error,
+                        condition=condition,
+                        attempts=attempts,
+                    ),
+                )
         c = self._counters
         c.in_flight -= 1
         c.dead_lettered += 1
@@ -861,11 +865,25 @@ class Subscription:
             if self._gate is not None:
                 self._gate.record(not failed)
             failed_ids = {id(e) for e in failed}
-            for event in events:
-                if id(event) in failed_ids:
-                    continue
+            handled = [e for e in events if id(e) not in failed_ids]
+            for i, event in enumerate(handled):
                 if self.on_success is not None:
-                    await self._report(event, "Success", result, None, None, attempt, start)
+                    try:
+                        await self._report(event, "Success", result, None, None, attempt, start)
+                    except BaseException:
+                        # Cut short (shutdown): the handler did succeed for these,
+                        # and the failed ones must not be left in flight either.
+                        for done in handled[i:]:
+                            c.in_flight -= 1
+                            c.succeeded += 1
+                            self._settled(done)
+                        if bus._shutting_down:
+                            with anyio.CancelScope(shield=True):
+                                for event_failed in failed:
+                                    await self._give_up(
+                                        event_failed, error, attempt, first_failure, "Shutdown"
+                                    )
+                        raise
                 c.in_flight -= 1
                 c.succeeded += 1
                 self._settled(event)
