@@ -192,7 +192,8 @@ class Bus:
                 f"got {type(transport).__name__}"
             )
         self.transport: Transport | None = transport
-        self._consumers: dict[str, anyio.CancelScope] = {}
+        # subscription name -> (the consumer's cancel scope, set once it has stopped)
+        self._consumers: dict[str, tuple[anyio.CancelScope, anyio.Event]] = {}
         self._registering = 0
         self._registered: anyio.Event | None = None
         if dead_letters is not None and not isinstance(dead_letters, DeadLetterSink):
@@ -607,7 +608,9 @@ class Bus:
             source.detach(sub)
         consumer = self._consumers.pop(name, None)
         if consumer is not None:
-            consumer.cancel()
+            scope, stopped = consumer
+            scope.cancel()
+            await stopped.wait()  # the broker consumer has given back what it held
         try:
             await sub.wait_idle()
         finally:
@@ -774,11 +777,15 @@ class Bus:
     ) -> None:
         """Run the broker consumer of *sub* (its name is the consumer group)."""
         assert self.transport is not None
-        with anyio.CancelScope() as scope:
-            self._consumers[sub.name] = scope
-            await self.transport.consume(
-                sub.name, functools.partial(self._deliver_remote, sub), task_status=task_status
-            )
+        stopped = anyio.Event()
+        try:
+            with anyio.CancelScope() as scope:
+                self._consumers[sub.name] = (scope, stopped)
+                await self.transport.consume(
+                    sub.name, functools.partial(self._deliver_remote, sub), task_status=task_status
+                )
+        finally:
+            stopped.set()
 
     async def _deliver_remote(self, sub: Subscription, event: Event, ack: Ack) -> None:
         """Accept an event the broker delivered to *sub*'s group; ack once it settles."""

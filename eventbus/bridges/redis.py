@@ -58,10 +58,11 @@ except ImportError as exc:
         name=exc.name,
     ) from exc
 
-from .._events import Event, event_class
+from .._events import Event
 from .._exceptions import SerializationError
 from .._serialization import from_cloudevent, to_cloudevent
 from .._transport import Ack, Deliver
+from ._common import report_undecodable
 
 __all__ = ["RedisStreamsTransport"]
 
@@ -581,7 +582,7 @@ class RedisStreamsTransport:
         try:
             return from_cloudevent(data)
         except SerializationError as exc:
-            _report_undecodable(self._unknown, group, data, exc, where)
+            report_undecodable(self._unknown, group, data, exc, where)
             return None
 
     # -- introspection -----------------------------------------------------------------
@@ -632,52 +633,3 @@ def _parse_version(text: Any) -> tuple[int, int] | None:
         return int(major), int(minor)
     except (ValueError, AttributeError):
         return None
-
-
-def _report_undecodable(
-    warned: set[tuple[str, str]], group: str, data: Any, error: SerializationError, where: str
-) -> None:
-    """Log an entry the group skips: unknown event types once per type, others each time."""
-    type_name = _peek_type(data)
-    if type_name is not None and not _is_registered(type_name):
-        key = (group, type_name)
-        if key in warned:
-            logger.debug("subscription %r skipped another %r event (%s)", group, type_name, where)
-            return
-        warned.add(key)
-        logger.warning(
-            "subscription %r received an event of type %r (%s), which no Event class in this "
-            "process is registered for; it was acknowledged and skipped. Import the module that "
-            "defines it to handle such events (further ones are logged at debug level)",
-            group,
-            type_name,
-            where,
-        )
-        return
-    logger.error(
-        "subscription %r received an entry that is not a valid eventbus CloudEvent (%s): %s; "
-        "it was acknowledged and skipped",
-        group,
-        where,
-        error,
-    )
-
-
-def _peek_type(data: Any) -> str | None:
-    try:
-        document = json.loads(data)
-    except (ValueError, TypeError):
-        return None
-    if isinstance(document, dict):
-        value = document.get("type")
-        if isinstance(value, str):
-            return value
-    return None
-
-
-def _is_registered(type_name: str) -> bool:
-    try:
-        event_class(type_name)
-    except SerializationError:
-        return False
-    return True
