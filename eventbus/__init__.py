@@ -44,6 +44,7 @@ from ._exceptions import PatternError as PatternError
 from ._exceptions import RecordExpired as RecordExpired
 from ._exceptions import ScheduleError as ScheduleError
 from ._exceptions import SerializationError as SerializationError
+from ._exceptions import TransportError as TransportError
 from ._exceptions import UnknownSubscription as UnknownSubscription
 from ._flow import CircuitBreaker as CircuitBreaker
 from ._flow import CircuitState as CircuitState
@@ -68,6 +69,7 @@ from ._transport import Ack as Ack
 from ._transport import Deliver as Deliver
 from ._transport import MemoryTransport as MemoryTransport
 from ._transport import Transport as Transport
+from .http._request import HttpRequest as HttpRequest
 from .sources.logs import Log as Log
 from .sources.logs import LogData as LogData
 from .sources.logs import LogRecord as LogRecord
@@ -116,6 +118,7 @@ __all__ = (
     "GiveUp",
     "Handler",
     "HandlerTimeout",
+    "HttpRequest",
     "IdempotencyInProgress",
     "InvalidObjectKey",
     "InvocationError",
@@ -162,6 +165,7 @@ __all__ = (
     "Topic",
     "TopicMessage",
     "Transport",
+    "TransportError",
     "UndecodableEvent",
     "UnknownSubscription",
     "from_cloudevent",

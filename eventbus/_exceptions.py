@@ -17,7 +17,8 @@ The tree::
     ├── ConditionFailed                        a Table's conditional write did not hold
     └── RecordExpired                          a Log record outlived max_record_age
     ├── DuplicateSubscription  (ValueError)    a subscription name is taken
-    └── SerializationError     (ValueError)    an event cannot be encoded/decoded
+    ├── SerializationError     (ValueError)    an event cannot be encoded/decoded
+    └── TransportError         (ConnectionError) a broker could not be reached or refused
 
 Each also subclasses the builtin it is most like, so ``except ValueError``
 keeps working for code that does not know eventbus.
@@ -48,6 +49,7 @@ __all__ = [
     "RecordExpired",
     "ScheduleError",
     "SerializationError",
+    "TransportError",
     "UnknownSubscription",
 ]
 
@@ -198,4 +200,13 @@ class RecordExpired(EventBusError):
 
     Recorded as the error of records dead-lettered with condition
     ``EventAgeExceeded``; never raised to callers.
+    """
+
+
+class TransportError(EventBusError, ConnectionError):
+    """A broker transport could not carry the event: the broker is unreachable,
+    timed out or refused it. The client library's own exception is chained as
+    ``__cause__``; the message names the transport and what to do.
+
+    .. versionadded:: 0.2
     """
