@@ -62,6 +62,7 @@ from .._events import Event
 from .._serialization import to_cloudevent
 from .._transport import Ack, Deliver
 from ._common import decode_message
+from ._redis_state import RedisState as RedisState
 
 __all__ = ["RedisStreamsTransport"]
 
