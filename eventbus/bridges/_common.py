@@ -10,6 +10,7 @@ from typing import Any
 from .._deadletter import UndecodableEvent
 from .._events import Event, event_class
 from .._exceptions import SerializationError
+from .._serialization import _parse_json as parse_json
 from .._serialization import from_cloudevent
 
 __all__ = ["decode_message", "report_undecodable"]
@@ -121,8 +122,8 @@ def _peek(data: Any) -> dict[str, Any] | None:
     if isinstance(data, dict):
         return data
     try:
-        document = json.loads(data)
-    except Exception:  # RecursionError on deep nesting, bad UTF-8, ...: not peekable
+        document = parse_json(data)
+    except Exception:  # too large, too deep, bad UTF-8, ...: not peekable
         return None
     return document if isinstance(document, dict) else None
 
