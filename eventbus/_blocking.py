@@ -20,7 +20,7 @@ from ._exceptions import BusClosed, EventBusError
 from ._metrics import SubscriptionMetrics
 from ._retry import RetryPolicy
 from ._subscription import Handler, Subscription
-from ._transport import Transport
+from ._transport import MemoryTransport, Transport
 
 if TYPE_CHECKING:
     from . import ScheduleInfo
@@ -91,7 +91,7 @@ class BlockingBus:
     def __init__(
         self,
         *,
-        transport: Transport | None = None,
+        transport: Transport | MemoryTransport | None = None,
         dead_letters: DeadLetterSink | None = None,
         retry: RetryPolicy | None = None,
         clock: Clock | None = None,
