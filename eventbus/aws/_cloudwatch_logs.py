@@ -92,7 +92,7 @@ def parse_payload(payload: Mapping[str, Any]) -> CloudWatchLogsEvent:
         as_str(body.get("messageType", "DATA_MESSAGE"), f"{_DATA}.messageType"),
         events,
         opt_str(body, "policyLevel", _DATA),
-        id=digest("awslogs", owner, group, stream, *(event.id for event in events)),
+        id=digest("awslogs", owner, group, stream, *(event.event_id for event in events)),
         time=events[0].timestamp if events else _EPOCH,
         source=group,
     )
@@ -107,7 +107,11 @@ def render_payload(event: CloudWatchLogsEvent, path: str) -> dict[str, Any]:
         "logStream": event.log_stream,
         "subscriptionFilters": list(event.subscription_filters),
         "logEvents": [
-            {"id": entry.id, "timestamp": epoch_millis(entry.timestamp), "message": entry.message}
+            {
+                "id": entry.event_id,
+                "timestamp": epoch_millis(entry.timestamp),
+                "message": entry.message,
+            }
             for entry in event.log_events
         ],
     }

@@ -99,14 +99,14 @@ class LogEvent:
     """One log event of a CloudWatch Logs subscription payload.
 
     Attributes:
-        id: CloudWatch's id of the log event.
+        event_id: CloudWatch's id of the log event (``id``).
         timestamp: when it was logged (aware, UTC, millisecond precision).
         message: the log line.
 
     .. versionadded:: 0.2
     """
 
-    id: str
+    event_id: str
     timestamp: datetime
     message: str
 

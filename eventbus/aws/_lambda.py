@@ -257,6 +257,21 @@ def to_lambda_event(
     return {"Records": [_render(event, f"events[{i}]", options) for i, event in enumerate(items)]}
 
 
+def is_single_event(event: Event) -> bool:
+    """Whether Lambda receives *event* alone, never batched with others.
+
+    EventBridge events (a CloudTrail record that came through EventBridge
+    too), API Gateway requests, CloudWatch Logs deliveries and Cognito
+    triggers each make one invocation.
+    """
+    for cls, service in _SERVICE_OF:
+        if isinstance(event, cls):
+            if isinstance(event, ApiCall):
+                return event.detail_type is not None
+            return service in SINGLE_EVENT_SERVICES
+    return False
+
+
 def _service_of(event: object, path: str) -> str:
     for cls, service in _SERVICE_OF:
         if isinstance(event, cls):
