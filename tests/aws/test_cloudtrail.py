@@ -54,7 +54,10 @@ def test_records_array_of_a_log_file() -> None:
     record = load(_BARE)
     other = {**record, "eventID": "another", "eventName": "DescribeAccount"}
     events = from_lambda_event({"Records": [record, other]})
-    assert [event.event_name for event in events] == ["CreateManagedAccount", "DescribeAccount"]
+    assert [getattr(event, "event_name", None) for event in events] == [
+        "CreateManagedAccount",
+        "DescribeAccount",
+    ]
     assert from_lambda_event(to_lambda_event(events)) == events
 
 

@@ -72,7 +72,7 @@ def test_decompression_bomb_is_refused() -> None:
 
 def test_not_compressed_is_refused() -> None:
     """Data that is neither gzip nor zlib is refused."""
-    with pytest.raises(SerializationError, match="awslogs.data: not gzip or zlib"):
+    with pytest.raises(SerializationError, match=r"awslogs\.data: not gzip or zlib"):
         from_lambda_event(_payload(b"plain text"))
 
 
