@@ -65,6 +65,18 @@ def make() -> Bus:
 
     bus.subscribe(Job, handle, name="jobs")
     return bus
+
+
+def shared() -> Bus:
+    # each handled event is one line "n key" in this process's own file, written unbuffered
+    bus = Bus(transport=transport())
+    fd = os.open(os.path.join(OUT, f"{os.getpid()}.txt"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+
+    async def handle(event: Job) -> None:
+        os.write(fd, f"{event.n} {event.key}\\n".encode())
+
+    bus.subscribe(Job, handle, name="shared", concurrency=4)
+    return bus
 """
 
 
@@ -160,3 +172,74 @@ async def test_sigterm_lets_the_running_handler_finish(
         assert await worker.wait() == 0
         assert lines(out) == ["start 1", "done 1"]
         assert await transport.pending("jobs") == 0
+
+
+EVENTS = 10_000
+KEYS = 50
+PUBLISHERS = 32
+
+
+def handled(directory: Path) -> dict[str, list[int]]:
+    """What each worker process recorded: pid -> event numbers, in the order handled."""
+    out: dict[str, list[int]] = {}
+    for path in directory.glob("*.txt"):
+        numbers = []
+        for line in path.read_text().splitlines():
+            if line.count(" ") == 1 and line.split(" ")[0].isdigit():
+                numbers.append(int(line.split(" ")[0]))
+        out[path.stem] = numbers
+    return out
+
+
+@pytest.mark.integration
+async def test_three_workers_one_killed_every_event_handled(
+    broker: tuple[str, str], app: Path, tmp_path: Path
+) -> None:
+    """3 workers share a subscription; one is SIGKILLed mid-run; all 10,000 events are handled."""
+    kind, url = broker
+    stream = f"EBSHARED_{os.urandom(4).hex()}"
+    results = tmp_path / "results"
+    results.mkdir()
+    env = {"EB_TRANSPORT": kind, "EB_URL": url, "EB_STREAM": stream, "EB_OUT": str(results)}
+    async with (
+        BROKERS[kind](url, stream) as transport,
+        run_worker("app:shared", cwd=app, env=env) as first,
+        run_worker("app:shared", cwd=app, env=env) as second,
+        run_worker("app:shared", cwd=app, env=env) as third,
+        Bus(transport=transport) as bus,
+    ):
+        for worker in (first, second, third):
+            await worker.wait_for("started")
+        numbers = iter(range(EVENTS))
+
+        async def publisher() -> None:
+            for n in numbers:
+                await bus.publish(Job(n, key=f"k{n % KEYS}"))
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(PUBLISHERS):
+                tg.start_soon(publisher)
+            with anyio.fail_after(30):
+                while len(handled(results).get(str(first.process.pid), [])) < 200:  # noqa: ASYNC110
+                    await anyio.sleep(0.02)
+            first.signal(signal.SIGKILL)
+        with anyio.fail_after(45):
+            while True:
+                seen = {n for numbers_of in handled(results).values() for n in numbers_of}
+                if len(seen) == EVENTS:
+                    break
+                await anyio.sleep(0.1)
+        for worker in (second, third):
+            worker.signal(signal.SIGTERM)
+        assert await first.wait() == -signal.SIGKILL
+        assert await second.wait() == 0
+        assert await third.wait() == 0
+    by_process = handled(results)
+    counts: dict[int, int] = {}
+    for numbers_of in by_process.values():
+        for n in numbers_of:
+            counts[n] = counts.get(n, 0) + 1
+    assert sorted(counts) == list(range(EVENTS))
+    duplicates = sum(count - 1 for count in counts.values())
+    print(f"{kind}: {EVENTS} events, {len(by_process)} processes, {duplicates} duplicates")
+    assert all(len(numbers_of) > 0 for numbers_of in by_process.values())
