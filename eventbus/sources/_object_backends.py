@@ -24,7 +24,7 @@ import json
 import logging
 import mimetypes
 import os
-import secrets
+import stat
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,16 +32,10 @@ from typing import IO, Any, Final, Protocol, TypeAlias, final
 
 import attrs
 
+from .._sqlite import PRIVATE_FILE_MODE, dir_mode_for
 from ._common import Sequencer
-from ._object_keys import (
-    META_DIR,
-    TEMP_PREFIX,
-    InvalidObjectKey,
-    is_temp_name,
-    key_for_path,
-    path_for_key,
-    prepare_parent,
-)
+from ._object_fs import DIR_FLAGS, lstat, open_dirs, open_file, read_file, replace_file, write_file
+from ._object_keys import META_DIR, InvalidObjectKey, is_temp_name, key_for_path
 
 __all__ = ["Backend", "Body", "DiskBackend", "MemoryBackend", "Version", "guess_type", "md5"]
 
@@ -167,45 +161,9 @@ class MemoryBackend:
         self._data.pop((key, version_id), None)
 
 
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):  # not every platform can open a folder
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _atomic_write(target: Path, body: Body) -> tuple[int, str]:
-    """Write *body* to *target* via a temporary file, fsync and rename; return size and MD5."""
-    temp = target.with_name(f"{TEMP_PREFIX}{secrets.token_hex(8)}")
+def _md5_of(fd: int) -> str:
     digest = md5()
-    size = 0
-    try:
-        with open(temp, "xb") as out:
-            if isinstance(body, bytes):
-                out.write(body)
-                digest.update(body)
-                size = len(body)
-            else:
-                while chunk := body.read(CHUNK):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    size += len(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
-    _fsync_dir(target.parent)
-    return size, digest.hexdigest()
-
-
-def _file_md5(path: Path) -> str:
-    digest = md5()
-    with open(path, "rb") as f:
+    with os.fdopen(fd, "rb") as f:
         while chunk := f.read(CHUNK):
             digest.update(chunk)
     return str(digest.hexdigest())
@@ -213,15 +171,23 @@ def _file_md5(path: Path) -> str:
 
 @final
 class DiskBackend:
-    """Objects as files under *root*, metadata in JSON sidecars (see the module docstring)."""
+    """Objects as files under *root*, metadata in JSON sidecars (see the module docstring).
+
+    Every path is reached from the root one folder at a time without
+    following links (:mod:`._object_fs`), for every operation. New files
+    get *mode*, new folders :func:`dir_mode_for` of it.
+    """
 
     threaded = True
 
-    def __init__(self, root: Path, bucket: str, versioning: bool) -> None:
+    def __init__(
+        self, root: Path, bucket: str, versioning: bool, mode: int = PRIVATE_FILE_MODE
+    ) -> None:
         self.root = root
         self.bucket = bucket
         self.versioning = versioning
-        self.meta = root / META_DIR
+        self.mode = mode
+        self.dir_mode = dir_mode_for(mode)
 
     # -- paths ----------------------------------------------------------------
 
@@ -229,40 +195,46 @@ class DiskBackend:
     def _hash(key: str) -> str:
         return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
-    def _sidecar(self, key: str) -> Path:
+    def _sidecar(self, key: str) -> tuple[list[str], str]:
         h = self._hash(key)
-        return self.meta / "objects" / h[:2] / f"{h}.json"
+        return [META_DIR, "objects", h[:2]], f"{h}.json"
 
-    def _version_file(self, key: str, version_id: str) -> Path:
-        return self.meta / "versions" / self._hash(key) / version_id
+    def _version_dir(self, key: str) -> list[str]:
+        return [META_DIR, "versions", self._hash(key)]
 
-    def _data_path(self, key: str, version_id: str | None) -> Path:
-        if version_id is None:
-            path = path_for_key(self.root, key)
-            if path.is_symlink():
-                raise InvalidObjectKey(f"key {key!r:.80} is a symbolic link on disk; not read")
-            return path
-        return self._version_file(key, version_id)
+    def _dirs(self, parts: list[str], key: str, *, create: bool) -> Any:
+        return open_dirs(self.root, parts, key=key, create_mode=self.dir_mode if create else None)
+
+    @staticmethod
+    def _split(key: str) -> tuple[list[str], str]:
+        *folders, name = key.split("/")
+        return folders, name
 
     # -- Backend ----------------------------------------------------------------
 
     def load(self, sequencer: Sequencer) -> dict[str, list[Version]]:
-        self.root.mkdir(parents=True, exist_ok=True)
+        if not self.root.exists():
+            self.root.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(self.root, self.dir_mode)
+                os.chmod(self.root, self.dir_mode)  # exactly, whatever the umask
         self._check_config()
         index: dict[str, list[Version]] = {}
-        objects = self.meta / "objects"
-        if objects.is_dir():
-            for sidecar in objects.glob("*/*.json"):
-                try:
-                    record = json.loads(sidecar.read_text("utf-8"))
-                    key = record["key"]
-                    versions = [Version.from_json(v) for v in record["versions"]]
-                except (OSError, ValueError, KeyError, TypeError) as exc:
-                    logger.warning(
-                        "object store %s: skipping unreadable %s: %s", self.bucket, sidecar, exc
-                    )
-                    continue
-                index[key] = versions
+        try:
+            with self._dirs([META_DIR, "objects"], "", create=False) as objects:
+                for shard in sorted(os.listdir(objects.fd)):
+                    try:
+                        shard_fd = os.open(shard, DIR_FLAGS, dir_fd=objects.fd)
+                    except OSError:
+                        continue
+                    try:
+                        for name in sorted(os.listdir(shard_fd)):
+                            if name.endswith(".json"):
+                                self._load_sidecar(shard_fd, f"{shard}/{name}", name, index)
+                    finally:
+                        os.close(shard_fd)
+        except FileNotFoundError:
+            pass
         if not self.versioning:
             index = self._reconcile(index, sequencer)
         for versions in index.values():
@@ -270,126 +242,166 @@ class DiskBackend:
                 sequencer.observe(version.sequencer)
         return index
 
-    def _check_config(self) -> None:
-        config = self.meta / "bucket.json"
-        if config.exists():
-            stored = json.loads(config.read_text("utf-8"))
-            if bool(stored.get("versioning")) != self.versioning:
-                raise ValueError(
-                    f"ObjectStore(root={str(self.root)!r}) was created with "
-                    f"versioning={bool(stored.get('versioning'))}; open it with the same setting "
-                    "(a bucket's versioning cannot be switched on this backend)"
-                )
+    def _load_sidecar(
+        self, shard_fd: int, shown: str, name: str, index: dict[str, list[Version]]
+    ) -> None:
+        try:
+            record = json.loads(read_file(shard_fd, name, shown).decode("utf-8"))
+            key = record["key"]
+            versions = [Version.from_json(v) for v in record["versions"]]
+        except (OSError, ValueError, KeyError, TypeError, InvalidObjectKey) as exc:
+            logger.warning("object store %s: skipping unreadable %s: %s", self.bucket, shown, exc)
             return
-        self.meta.mkdir(exist_ok=True)
-        data = {"format": FORMAT, "bucket": self.bucket, "versioning": self.versioning}
-        _atomic_write(config, json.dumps(data).encode())
+        index[key] = versions
+
+    def _check_config(self) -> None:
+        with self._dirs([META_DIR], "", create=True) as meta:
+            try:
+                stored = json.loads(read_file(meta.fd, "bucket.json", "bucket.json"))
+            except FileNotFoundError:
+                data = {"format": FORMAT, "bucket": self.bucket, "versioning": self.versioning}
+                write_file(meta.fd, "bucket.json", json.dumps(data).encode(), self.mode)
+                return
+        if bool(stored.get("versioning")) != self.versioning:
+            raise ValueError(
+                f"ObjectStore(root={str(self.root)!r}) was created with "
+                f"versioning={bool(stored.get('versioning'))}; open it with the same setting "
+                "(a bucket's versioning cannot be switched on this backend)"
+            )
 
     def _reconcile(
         self, index: dict[str, list[Version]], sequencer: Sequencer
     ) -> dict[str, list[Version]]:
         """The files are the truth of an unversioned bucket; sidecars only add metadata."""
         found: dict[str, list[Version]] = {}
-        for dirpath, dirnames, filenames in os.walk(self.root):
-            here = Path(dirpath)
-            if here == self.root and META_DIR in dirnames:
-                dirnames.remove(META_DIR)
-            for name in filenames:
-                if is_temp_name(name):
-                    continue
-                path = here / name
-                key = key_for_path(self.root, path)
-                info = os.lstat(path)
-                if key is None or not os.path.isfile(path) or os.path.islink(path):
-                    continue
-                known = index.get(key)
-                if (
-                    known
-                    and known[-1].size == info.st_size
-                    and known[-1].mtime_ns == info.st_mtime_ns
-                ):
-                    found[key] = known
-                    continue
-                modified = datetime.fromtimestamp(info.st_mtime, UTC)
-                found[key] = [
-                    Version(
-                        version_id=None,
-                        size=info.st_size,
-                        etag=_file_md5(path),
-                        last_modified=modified,
-                        sequencer=sequencer.next(),
-                        content_type=guess_type(key),
-                        mtime_ns=info.st_mtime_ns,
-                    )
-                ]
+        with self._dirs([], "", create=False) as top:
+            walk = os.fwalk(".", dir_fd=top.fd, follow_symlinks=False)
+            for dirpath, dirnames, filenames, dir_fd in walk:
+                if dirpath == "." and META_DIR in dirnames:
+                    dirnames.remove(META_DIR)
+                for name in filenames:
+                    if is_temp_name(name):
+                        continue
+                    key = key_for_path(self.root, self.root / dirpath / name)
+                    if key is None:
+                        continue
+                    try:
+                        fd = open_file(dir_fd, name, key)
+                    except (OSError, InvalidObjectKey):
+                        continue  # a link, a socket, or gone meanwhile
+                    info = os.fstat(fd)
+                    known = index.get(key)
+                    if (
+                        known
+                        and known[-1].size == info.st_size
+                        and known[-1].mtime_ns == info.st_mtime_ns
+                    ):
+                        os.close(fd)
+                        found[key] = known
+                        continue
+                    found[key] = [
+                        Version(
+                            version_id=None,
+                            size=info.st_size,
+                            etag=_md5_of(fd),
+                            last_modified=datetime.fromtimestamp(info.st_mtime, UTC),
+                            sequencer=sequencer.next(),
+                            content_type=guess_type(key),
+                            mtime_ns=info.st_mtime_ns,
+                        )
+                    ]
         for key in index.keys() - found.keys():
-            with contextlib.suppress(OSError):
-                os.unlink(self._sidecar(key))
+            self.save(key, [])
         return found
 
     def check_writable(self, key: str) -> None:
-        prepare_parent(self.root, key)
+        folders, name = self._split(key)
+        with self._dirs(folders, key, create=True) as parent:
+            self._check_target(parent.fd, name, key)
+
+    @staticmethod
+    def _check_target(parent: int, name: str, key: str) -> None:
+        info = lstat(parent, name)
+        if info is None:
+            return
+        if stat.S_ISDIR(info.st_mode):
+            raise InvalidObjectKey(
+                f"key {key!r:.80} is a folder of other objects on disk, so it cannot also be "
+                "an object"
+            )
+        if stat.S_ISLNK(info.st_mode):
+            raise InvalidObjectKey(f"key {key!r:.80} is a symbolic link on disk; remove it first")
 
     def write(self, key: str, version_id: str | None, body: Body) -> tuple[int, str, int | None]:
-        target = prepare_parent(self.root, key)
+        digest = md5()
         if version_id is None:
-            size, etag = _atomic_write(target, body)
-            return size, etag, os.lstat(target).st_mtime_ns
-        version_file = self._version_file(key, version_id)
-        version_file.parent.mkdir(parents=True, exist_ok=True)
-        size, etag = _atomic_write(version_file, body)
-        return size, etag, None
+            folders, name = self._split(key)
+            with self._dirs(folders, key, create=True) as parent:
+                self._check_target(parent.fd, name, key)
+                size = write_file(parent.fd, name, body, self.mode, digest)
+                info = lstat(parent.fd, name)
+            return size, digest.hexdigest(), None if info is None else info.st_mtime_ns
+        with self._dirs(self._version_dir(key), key, create=True) as folder:
+            size = write_file(folder.fd, version_id, body, self.mode, digest)
+        return size, digest.hexdigest(), None
 
     def read(self, key: str, version_id: str | None) -> bytes:
-        return self._data_path(key, version_id).read_bytes()
+        if version_id is None:
+            folders, name = self._split(key)
+        else:
+            folders, name = self._version_dir(key), version_id
+        with self._dirs(folders, key, create=False) as parent:
+            return read_file(parent.fd, name, key)
 
     def save(self, key: str, versions: list[Version]) -> None:
-        sidecar = self._sidecar(key)
+        folders, name = self._sidecar(key)
         if not versions:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(sidecar)
+            with (
+                contextlib.suppress(FileNotFoundError),
+                self._dirs(folders, key, create=False) as shard,
+            ):
+                os.unlink(name, dir_fd=shard.fd)
         else:
-            sidecar.parent.mkdir(parents=True, exist_ok=True)
             record = {"key": key, "versions": [v.to_json() for v in versions]}
-            _atomic_write(sidecar, json.dumps(record, ensure_ascii=False).encode("utf-8"))
+            data = json.dumps(record, ensure_ascii=False).encode("utf-8")
+            with self._dirs(folders, key, create=True) as shard:
+                write_file(shard.fd, name, data, self.mode)
         if self.versioning:
             self._refresh_view(key, versions)
 
     def _refresh_view(self, key: str, versions: list[Version]) -> None:
         """Show the current version of a versioned key at its plain path (or nothing)."""
-        view = path_for_key(self.root, key)
+        folders, name = self._split(key)
         current = versions[-1] if versions else None
         if current is None or current.delete_marker or current.version_id is None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(view)
-            self._prune(view.parent)
+            with (
+                contextlib.suppress(FileNotFoundError),
+                self._dirs(folders, key, create=False) as parent,
+            ):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(name, dir_fd=parent.fd)
+                parent.prune()
             return
-        view = prepare_parent(self.root, key)
-        source = self._version_file(key, current.version_id)
-        temp = view.with_name(f"{TEMP_PREFIX}{secrets.token_hex(8)}")
-        try:
-            os.link(source, temp)
-        except OSError:  # no hard links here: copy instead
-            with open(source, "rb") as f:
-                _atomic_write(temp, f)
-        os.replace(temp, view)
-        _fsync_dir(view.parent)
+        with (
+            self._dirs(self._version_dir(key), key, create=False) as source,
+            self._dirs(folders, key, create=True) as parent,
+        ):
+            self._check_target(parent.fd, name, key)
+            replace_file(source.fd, current.version_id, parent.fd, name, self.mode)
 
     def discard(self, key: str, version_id: str | None) -> None:
-        path = self._data_path(key, version_id)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
         if version_id is None:
-            self._prune(path.parent)
+            folders, name = self._split(key)
         else:
-            with contextlib.suppress(OSError):
-                path.parent.rmdir()
-
-    def _prune(self, folder: Path) -> None:
-        """Remove folders left empty by a delete, up to (not including) the root."""
-        while folder != self.root and self.root in folder.parents:
-            try:
-                folder.rmdir()
-            except OSError:
-                return
-            folder = folder.parent
+            folders, name = self._version_dir(key), version_id
+        with (
+            contextlib.suppress(FileNotFoundError),
+            self._dirs(folders, key, create=False) as parent,
+        ):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name, dir_fd=parent.fd)
+            if version_id is None:
+                parent.prune()
+            else:
+                with contextlib.suppress(OSError):
+                    os.rmdir(parent.names[-1], dir_fd=parent.fds[-2])

@@ -19,6 +19,7 @@ import attrs
 
 from .._bus import Bus
 from .._events import Event
+from .._sqlite import PRIVATE_FILE_MODE, check_mode
 from ._common import Sequencer, check_bus, check_name, ensure_running, run_sync
 from ._object_args import check_body, check_content_type, check_limit, check_metadata
 from ._object_backends import Backend, DiskBackend, MemoryBackend, Version, guess_type
@@ -106,7 +107,13 @@ class ObjectStore:
     separates folders), written atomically (temporary file, ``fsync``,
     rename), with content type, metadata and versions in JSON sidecars under
     ``root/.eventbus``; files already in an unversioned root become objects.
-    Only one store object should use a root at a time.
+    Only one store object should use a root at a time. Every operation
+    reaches its file from the root one folder at a time and follows no
+    symbolic link, so a folder swapped for a link (even while the store is
+    open) cannot lead a read, write, delete or listing outside the root:
+    such keys raise :class:`InvalidObjectKey`. New files are created with
+    *mode* (``0o600``) and new folders, the root included, with the
+    matching folder mode (``0o700``).
 
     With ``versioning=True`` every put keeps a new version; :meth:`delete`
     without ``version_id`` adds a delete marker (``"DeleteMarkerCreated"``),
@@ -120,11 +127,17 @@ class ObjectStore:
         bucket: the bucket name (1-255 letters, digits, ``_ - .``).
         root: a directory for the disk backend; None keeps objects in memory.
         versioning: keep every version, as an S3 bucket with versioning enabled.
+        mode: the permission bits of the files the disk backend creates;
+            folders get the same bits plus search (``x``) wherever reading
+            is allowed: ``0o600`` (the default) gives folders ``0o700``,
+            ``0o644`` gives ``0o755``. Existing files and folders keep theirs.
 
     Raises:
         TypeError, ValueError: an argument is invalid.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+       Private files (0600) and folders (0700) by default; the *mode* argument.
     """
 
     __slots__ = (
@@ -146,6 +159,8 @@ class ObjectStore:
         bucket: str,
         root: str | os.PathLike[str] | None = None,
         versioning: bool = False,
+        *,
+        mode: int = PRIVATE_FILE_MODE,
     ) -> None:
         self._bus = check_bus("ObjectStore", bus)
         self._bucket = check_name("ObjectStore", "bucket", bucket)
@@ -154,6 +169,7 @@ class ObjectStore:
                 f"ObjectStore(versioning=...) must be True or False, got {versioning!r}"
             )
         self._versioning = versioning
+        check_mode("ObjectStore", mode)
         backend: Backend
         if root is None:
             self._root: Path | None = None
@@ -166,7 +182,7 @@ class ObjectStore:
             self._root = Path(root).resolve()
             if self._root.exists() and not self._root.is_dir():
                 raise ValueError(f"ObjectStore(root={str(root)!r}) is a file, not a directory")
-            backend = DiskBackend(self._root, bucket, versioning)
+            backend = DiskBackend(self._root, bucket, versioning, mode)
         self._backend = backend
         self._limiter = anyio.CapacityLimiter(1) if backend.threaded else None
         self._lock = anyio.Lock()
