@@ -27,7 +27,7 @@ from ._deadletter import (
 from ._exceptions import SerializationError
 from ._retry import DeadLetterCondition
 from ._serialization import _parse_json, from_cloudevent, to_cloudevent
-from ._sqlite import ClosingFile, SqliteFile, from_us, to_us, transaction
+from ._sqlite import PRIVATE_FILE_MODE, ClosingFile, SqliteFile, from_us, to_us, transaction
 
 if TYPE_CHECKING:
     from ._bus import Bus
@@ -97,18 +97,24 @@ class SqliteDeadLetters(ClosingFile):
     Args:
         path: the database file (created if missing). It may hold other
             eventbus tables; the letters live in ``eventbus_dead_letters``.
+        mode: the permission bits a new file is created with: ``0o600``
+            (owner only) unless told otherwise, since letters hold payloads
+            and stack traces. An existing file keeps its mode.
 
     Raises:
-        TypeError: *path* is not a path.
+        TypeError: *path* is not a path, or *mode* not an int.
+        ValueError: *mode* has bits outside ``0o777``.
         sqlite3.Error: the file cannot be opened or is not an SQLite database.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+       New files are private (0600) by default; the *mode* argument.
     """
 
     __slots__ = ("_file", "_warned")
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self._file = SqliteFile(path, _SCHEMA, "SqliteDeadLetters")
+    def __init__(self, path: str | os.PathLike[str], *, mode: int = PRIVATE_FILE_MODE) -> None:
+        self._file = SqliteFile(path, _SCHEMA, "SqliteDeadLetters", mode)
         self._warned: set[str] = set()
 
     @property

@@ -35,7 +35,7 @@ import attrs
 
 from ._clock import Clock
 from ._exceptions import EventBusError, SerializationError
-from ._sqlite import ClosingFile, SqliteFile, transaction
+from ._sqlite import PRIVATE_FILE_MODE, ClosingFile, SqliteFile, transaction
 
 __all__ = [
     "IdempotencyInProgress",
@@ -254,19 +254,27 @@ class SqliteIdempotencyStore(ClosingFile):
             file should share a time source.
 
     Raises:
-        TypeError: *path* or *clock* is of the wrong kind.
+        TypeError: *path*, *clock* or *mode* is of the wrong kind.
+        ValueError: *mode* has bits outside ``0o777``.
         sqlite3.Error: the file cannot be opened or is not an SQLite database.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+       A new file is created with *mode*, ``0o600`` (owner only) unless told
+       otherwise; an existing file keeps its mode.
     """
 
     __slots__ = ("_claims", "_coordinator", "_file", "_now")
 
     def __init__(
-        self, path: str | os.PathLike[str], *, clock: Clock | Callable[[], float] | None = None
+        self,
+        path: str | os.PathLike[str],
+        *,
+        clock: Clock | Callable[[], float] | None = None,
+        mode: int = PRIVATE_FILE_MODE,
     ) -> None:
         self._now = _time_source(clock, "SqliteIdempotencyStore")
-        self._file = SqliteFile(path, _SCHEMA, "SqliteIdempotencyStore")
+        self._file = SqliteFile(path, _SCHEMA, "SqliteIdempotencyStore", mode)
         self._coordinator = _Coordinator()
         self._claims = 0
 

@@ -12,11 +12,81 @@ from typing import Final, Self, TypeVar, final
 
 import anyio.to_thread
 
-__all__ = ["ClosingFile", "SqliteFile", "from_us", "to_us", "transaction"]
+__all__ = [
+    "PRIVATE_DIR_MODE",
+    "PRIVATE_FILE_MODE",
+    "ClosingFile",
+    "SqliteFile",
+    "check_mode",
+    "connect",
+    "create_private_file",
+    "dir_mode_for",
+    "from_us",
+    "to_us",
+    "transaction",
+]
 
 T = TypeVar("T")
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+PRIVATE_FILE_MODE: Final = 0o600
+"""The permission bits of the files the durable stores create, unless told otherwise."""
+PRIVATE_DIR_MODE: Final = 0o700
+"""The permission bits of the folders the durable stores create, unless told otherwise."""
+
+
+def check_mode(owner: str, mode: object) -> int:
+    """Return *mode* if it is permission bits (an int from 0 to 0o777).
+
+    Raises:
+        TypeError: *mode* is not an int.
+        ValueError: it has bits outside 0o777.
+    """
+    if isinstance(mode, bool) or not isinstance(mode, int):
+        raise TypeError(f"{owner}(mode=...) takes permission bits such as 0o600, got {mode!r}")
+    if not 0 <= mode <= 0o777:
+        raise ValueError(
+            f"{owner}(mode=...) takes permission bits from 0 to 0o777 (e.g. 0o600 or 0o640), "
+            f"got {mode:#o}"
+        )
+    return mode
+
+
+def dir_mode_for(mode: int) -> int:
+    """The folder mode matching file *mode*: each class that may read may also enter.
+
+    0o600 gives 0o700, 0o640 gives 0o750, 0o644 gives 0o755.
+    """
+    return mode | 0o100 | ((mode & 0o044) >> 2)
+
+
+def create_private_file(path: str | os.PathLike[str], mode: int = PRIVATE_FILE_MODE) -> None:
+    """Create *path* as an empty file with exactly *mode*, unless it exists.
+
+    An existing file keeps its mode; so does a path that is not a plain
+    file name (``":memory:"``, ``"file:"`` URIs). A missing folder is left
+    for the caller (SQLite) to report. SQLite gives its ``-wal``, ``-shm``
+    and ``-journal`` files the mode of the database file.
+    """
+    name = os.fspath(path)
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(name, flags, mode)
+    except (FileExistsError, FileNotFoundError, NotADirectoryError):
+        return
+    try:
+        os.fchmod(fd, mode)  # the umask may have taken bits away from a mode the user chose
+    finally:
+        os.close(fd)
+
+
+def connect(path: str | os.PathLike[str], mode: int = PRIVATE_FILE_MODE) -> sqlite3.Connection:
+    """``sqlite3.connect`` for the stores: a new database file is created with *mode* (0600)."""
+    create_private_file(path, mode)
+    return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
 
 
 @final
@@ -24,21 +94,29 @@ class SqliteFile:
     """One SQLite connection, used from one thread at a time (internal).
 
     Opened in WAL mode with ``synchronous=FULL``: a transaction that has
-    committed survives a process kill and a power loss. Blocking work runs in
+    committed survives a process kill and a power loss. A new database
+    file is created with *mode* (0600 unless told otherwise: it holds
+    payloads and stack traces). Blocking work runs in
     a worker thread (:meth:`call`) so the event loop never waits on disk;
     a lock serialises it with the synchronous readers (:meth:`run`).
     """
 
     __slots__ = ("_db", "_lock", "owner", "path")
 
-    def __init__(self, path: str | os.PathLike[str], schema: str, owner: str) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        schema: str,
+        owner: str,
+        mode: int = PRIVATE_FILE_MODE,
+    ) -> None:
         if not isinstance(path, str | os.PathLike):
             raise TypeError(f"{owner}(path) takes a file path, got {type(path).__name__}")
         self.path = os.fspath(path)
         self.owner = owner
         self._lock = threading.Lock()
         try:
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db = connect(self.path, check_mode(owner, mode))
         except sqlite3.Error as exc:
             exc.add_note(f"{owner}: cannot open {self.path!r}; check the directory exists")
             raise

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Final, Protocol, TypeAlias, final
 
 from .._serialization import from_cloudevent, to_cloudevent
+from .._sqlite import connect
 from ._table_items import Item, KeySchema, decode_item, encode_item, expiry
 
 __all__ = ["Decide", "Decision", "MemoryStore", "SqliteStore", "Store"]
@@ -166,8 +167,9 @@ class SqliteStore:
 
     threaded = True
 
-    def __init__(self, path: Path, schema: KeySchema, ttl_attribute: str | None) -> None:
+    def __init__(self, path: Path, schema: KeySchema, ttl_attribute: str | None, mode: int) -> None:
         self._path = path
+        self._mode = mode
         self._schema = schema
         self._ttl = ttl_attribute
         self._db: sqlite3.Connection | None = None
@@ -181,7 +183,7 @@ class SqliteStore:
     def open(self) -> None:
         if self._db is not None:
             return
-        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        db = connect(self._path, self._mode)
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")

@@ -21,6 +21,7 @@ import attrs
 from .._bus import Bus
 from .._events import Event
 from .._exceptions import ConditionFailed
+from .._sqlite import PRIVATE_FILE_MODE, check_mode
 from ._common import check_bus, check_name, ensure_running, run_sync
 from ._table_items import (
     Condition,
@@ -125,11 +126,16 @@ class Table:
             ``"OLD_IMAGE"`` or ``"NEW_AND_OLD_IMAGES"``.
         path: an SQLite file for the durable backend; None keeps rows in memory.
         ttl_attribute: the attribute holding each row's expiry time.
+        mode: the permission bits a new SQLite file is created with:
+            ``0o600`` (owner only) unless told otherwise; an existing file
+            keeps its mode.
 
     Raises:
         TypeError, ValueError: an argument is invalid.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+       New files are private (0600) by default; the *mode* argument.
     """
 
     __slots__ = (
@@ -155,8 +161,11 @@ class Table:
         stream_view: StreamView = "NEW_AND_OLD_IMAGES",
         path: str | os.PathLike[str] | None = None,
         ttl_attribute: str | None = None,
+        *,
+        mode: int = PRIVATE_FILE_MODE,
     ) -> None:
         self._bus = check_bus("Table", bus)
+        check_mode("Table", mode)
         check_name("Table", "name", name)
         for label, value in (
             ("key", key),
@@ -190,7 +199,7 @@ class Table:
                     f"Table(path=...) must be a file path or None, got {type(path).__name__}"
                 )
             self._path = Path(path)
-            store = SqliteStore(self._path, self._schema, ttl_attribute)
+            store = SqliteStore(self._path, self._schema, ttl_attribute, mode)
         self._store = store
         self._limiter = anyio.CapacityLimiter(1) if store.threaded else None
         self._write_lock = anyio.Lock()
