@@ -6,8 +6,22 @@ import json
 from pathlib import Path
 from typing import Any
 
-from eventbus import Event, LogRecord, TableChange
-from eventbus.aws import ApiCall, CloudWatchLogsEvent, UserPoolTrigger
+from eventbus import (
+    Event,
+    LogRecord,
+    ObjectCreated,
+    ObjectRemoved,
+    ScheduledEvent,
+    TableChange,
+    TopicMessage,
+)
+from eventbus.aws import (
+    ApiCall,
+    CloudWatchLogsEvent,
+    EventBridgeEvent,
+    QueueMessage,
+    UserPoolTrigger,
+)
 from eventbus.http import HttpRequest
 
 DATA = Path(__file__).parent.parent / "data" / "aws"
@@ -50,6 +64,14 @@ def powertools_model(event: Event) -> Any:
         return models.CloudWatchLogsModel
     if isinstance(event, ApiCall):
         return models.EventBridgeModel if event.detail_type is not None else None
+    if isinstance(event, ObjectCreated | ObjectRemoved):
+        return models.S3Model
+    if isinstance(event, TopicMessage):
+        return models.SnsModel
+    if isinstance(event, QueueMessage):
+        return models.SqsModel
+    if isinstance(event, ScheduledEvent | EventBridgeEvent):
+        return models.EventBridgeModel
     if isinstance(event, TableChange):
         return models.DynamoDBStreamModel
     if isinstance(event, LogRecord):
