@@ -9,7 +9,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from typing import Any, Final, final
 
-from .._sqlite import ClosingFile, SqliteFile, from_us, to_us, transaction
+from .._sqlite import PRIVATE_FILE_MODE, ClosingFile, SqliteFile, from_us, to_us, transaction
 from .._state import (
     DEFAULT_APPLIED_IDS,
     EMPTY_STATE,
@@ -51,22 +51,6 @@ CREATE INDEX IF NOT EXISTS reminders_by_due ON reminders (subscription, due_us);
 _KEYS_PAGE: Final = 500
 
 
-def _create_private(path: object) -> None:
-    """Create *path* readable by its owner only (0600), if it does not exist yet."""
-    if not isinstance(path, str | os.PathLike):
-        return  # SqliteFile names the bad type
-    name = os.fspath(path)
-    if not isinstance(name, str):
-        return
-    if name == ":memory:" or name.startswith("file:") or os.path.exists(name):
-        return
-    try:
-        fd = os.open(name, os.O_CREAT | os.O_RDWR, 0o600)
-    except OSError:
-        return  # SqliteFile reports why it cannot be opened
-    os.close(fd)
-
-
 @final
 class SqliteState(ClosingFile):
     """Keyed state of stateful subscriptions, in a SQLite file.
@@ -76,7 +60,7 @@ class SqliteState(ClosingFile):
     the id of the event that produced it and the reminders it set are
     written in one transaction, so after a crash (even ``SIGKILL`` or a
     power loss) the file holds either all of an attempt's effect or none of
-    it. A new file is created readable by its owner only (mode 0600).
+    it. A new file is created with *mode* (0600: readable by its owner only).
     Several processes may share the file: commits are serialised by SQLite,
     and a commit from a stale version raises
     :class:`~eventbus.StateConflict` (the bus handles the event again).
@@ -87,9 +71,12 @@ class SqliteState(ClosingFile):
         path: the database file (created if missing; its directory must exist).
         applied_ids: how many of the latest applied event ids each key
             remembers, to refuse applying one twice (older ones are forgotten).
+        mode: the permission bits of a new file (its ``-wal`` and ``-shm``
+            files get the same); an existing file keeps its own.
 
     Raises:
-        TypeError: *path* is not a path.
+        TypeError: *path* is not a path, or *mode* is not an int.
+        ValueError: *mode* has bits outside 0o777.
         StateError: *applied_ids* is not an int >= 1.
         sqlite3.Error: the file cannot be opened, or is not a SQLite database.
 
@@ -99,11 +86,14 @@ class SqliteState(ClosingFile):
     __slots__ = ("_applied_ids", "_file")
 
     def __init__(
-        self, path: str | os.PathLike[str], *, applied_ids: int = DEFAULT_APPLIED_IDS
+        self,
+        path: str | os.PathLike[str],
+        *,
+        applied_ids: int = DEFAULT_APPLIED_IDS,
+        mode: int = PRIVATE_FILE_MODE,
     ) -> None:
         self._applied_ids = check_applied_ids("SqliteState", applied_ids)
-        _create_private(path)
-        self._file = SqliteFile(path, _SCHEMA, "SqliteState")
+        self._file = SqliteFile(path, _SCHEMA, "SqliteState", mode)
 
     @property
     def path(self) -> str:

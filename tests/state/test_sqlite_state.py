@@ -100,3 +100,9 @@ async def _check_consistent(path: Path) -> None:
         assert loaded.version == n >= 20
         assert (await store.load("sub", "k", f"e{n - 1}")).applied
         assert not (await store.load("sub", "k", f"e{n}")).applied
+
+
+def test_mode_sets_a_new_files_permissions(tmp_path: Path) -> None:
+    """``mode=`` chooses the permission bits of a new file."""
+    with SqliteState(tmp_path / "state.db", mode=0o640) as store:
+        assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o640
