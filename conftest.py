@@ -31,15 +31,6 @@ import pytest
 from sybil import Sybil
 from sybil.parsers.markdown import PythonCodeBlockParser, SkipParser
 
-from eventbus import Bus
-from eventbus.testing import FakeClock
-from eventbus.testing._recording import (
-    attach_fixture_state,
-    detach_fixture_state,
-    pop_default_bus,
-    push_default_bus,
-)
-
 _CWD_KEY = "__eventbus_docs_cwd__"
 
 
@@ -50,6 +41,15 @@ def run_test(test: Callable[..., Coroutine[Any, Any, None]], **options: Any) -> 
     ``assert_published(bus, ...)`` works) and, if it asks, a ``FakeClock``
     the bus runs on; the bus is drained after the test. *options* go to ``Bus``.
     """
+    from eventbus import Bus
+    from eventbus.testing import FakeClock
+    from eventbus.testing._recording import (
+        attach_fixture_state,
+        detach_fixture_state,
+        pop_default_bus,
+        push_default_bus,
+    )
+
     wanted = inspect.signature(test).parameters
 
     async def main() -> None:
