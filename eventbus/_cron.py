@@ -73,7 +73,9 @@ class Schedule(Protocol):
         ...
 
 
-def parse_schedule(expression: str, timezone: str = "UTC") -> Schedule:
+def parse_schedule(
+    expression: str, timezone: str = "UTC", *, allow_seconds: bool = False
+) -> Schedule:
     """Parse an EventBridge schedule expression.
 
     Three forms are understood, with EventBridge's syntax and rules:
@@ -85,11 +87,19 @@ def parse_schedule(expression: str, timezone: str = "UTC") -> Schedule:
     * ``at(yyyy-mm-ddThh:mm:ss)``, e.g. ``at(2030-01-01T09:00:00)`` -- returns
       an :class:`AtSchedule`.
 
+    Validity matches EventBridge's: white space before or after the
+    expression, or just inside the parentheses of ``rate( ... )``, is
+    refused, as AWS refuses it.
+
     Args:
-        expression: the schedule expression; surrounding white space is ignored.
+        expression: the schedule expression.
         timezone: the IANA time zone whose wall clock ``cron`` fields and the
             ``at`` time are read in (default ``"UTC"``). Rates are plain
             durations and ignore it, but it is still validated.
+        allow_seconds: accept sub-minute rates, ``rate(10 seconds)`` (unit
+            ``second``/``seconds``), which EventBridge does not offer; off by
+            default, so that an expression that parses here is one AWS accepts.
+            Cron expressions keep one-minute precision either way.
 
     Returns:
         A schedule whose ``next_after(dt)`` gives the next fire time in UTC.
@@ -100,6 +110,8 @@ def parse_schedule(expression: str, timezone: str = "UTC") -> Schedule:
         TypeError: *expression* or *timezone* is not a string.
 
     .. versionadded:: 0.1.0
+    .. versionchanged:: 0.2
+       White space around the expression is refused, as by AWS; *allow_seconds*.
     """
     if not isinstance(expression, str):
         raise TypeError(
@@ -107,10 +119,16 @@ def parse_schedule(expression: str, timezone: str = "UTC") -> Schedule:
             f"got {type(expression).__name__}"
         )
     text = expression.strip()
+    if text != expression:
+        where = "before" if not expression.startswith(text) else "after"
+        raise ScheduleError(
+            f"{expression!r}: white space {where} the expression; EventBridge refuses it, "
+            f"write {text!r}"
+        )
     if text.startswith("cron("):
         return CronSchedule(text, timezone)
     if text.startswith("rate("):
-        return RateSchedule(text, timezone)
+        return RateSchedule(text, timezone, allow_seconds=allow_seconds)
     if text.startswith("at("):
         return AtSchedule(text, timezone)
     raise ScheduleError(
@@ -229,6 +247,13 @@ _DAY_OF_WEEK: Final = _Field("day-of-week", 1, 7, _DAY_NAMES)
 _YEAR: Final = _Field("year", 1970, 2199, wraps=False)
 
 _NUMBER: Final = re.compile(r"[0-9]+")
+#: Numbers longer than this are out of every field's range; they are not converted.
+_MAX_DIGITS: Final = 9
+
+
+def _int(digits: str) -> int:
+    """*digits* as an int; absurdly long digit strings read as a number out of every range."""
+    return int(digits) if len(digits) <= _MAX_DIGITS else 10**_MAX_DIGITS
 _SPECIALS: Final = {
     "?": "only day-of-month and day-of-week accept ?",
     "L": "only day-of-month and day-of-week accept L",
@@ -343,7 +368,7 @@ class _CronSpec:
 
 def _value(token: str, field: _Field, item: str) -> int:
     if _NUMBER.fullmatch(token):
-        number = int(token)
+        number = _int(token)
     elif token.upper() in field.names:
         number = field.names[token.upper()]
     elif not token:
@@ -367,12 +392,19 @@ def _expand(item: str, field: _Field) -> list[int]:
     base, slash, step_text = item.partition("/")
     step = 1
     if slash:
-        if not _NUMBER.fullmatch(step_text) or int(step_text) == 0:
+        if not _NUMBER.fullmatch(step_text) or _int(step_text) == 0:
             raise _Invalid(
                 f"{item}: the increment after / must be a positive whole number, "
                 f"e.g. {base or '0'}/5"
             )
-        step = int(step_text)
+        step = _int(step_text)
+        span = field.high - field.low + 1
+        if step > span:
+            raise _Invalid(
+                f"{item}: the increment {step} is larger than the field's range "
+                f"({field.low}-{field.high}, {span} values), so it could never repeat; "
+                f"use at most {span}"
+            )
     if base == "*":
         start, end = field.low, field.high
     elif "-" in base:
@@ -419,7 +451,7 @@ def _parse_day_of_month(text: str) -> _DayRule:
     if upper == "LW":
         return _LastWeekday()
     if match := re.fullmatch(r"L-([0-9]+)", upper):
-        offset = int(match[1])
+        offset = _int(match[1])
         if not 1 <= offset <= 30:
             raise _Invalid(f"{text}: the offset in L-n must be 1-30")
         return _LastDay(offset)
@@ -446,7 +478,7 @@ def _parse_day_of_week(text: str) -> _DayRule:
         return _LastOfWeekday(_value(match[1], _DAY_OF_WEEK, text))
     if match := re.fullmatch(r"([0-9]+|[A-Z]+)#([0-9]+)", upper):
         weekday = _value(match[1], _DAY_OF_WEEK, text)
-        nth = int(match[2])
+        nth = _int(match[2])
         if not 1 <= nth <= 5:
             raise _Invalid(
                 f"{text}: the number after # is which occurrence in the month and must be 1-5; "
@@ -459,6 +491,12 @@ def _parse_day_of_week(text: str) -> _DayRule:
         raise _Invalid(
             f"{text}: n#k must be the whole field; EventBridge allows a single n#k "
             "expression, not a list of them"
+        )
+    if re.fullmatch(r"L-[0-9]+", upper):
+        raise _Invalid(
+            f"{text}: L-n is a day-of-month form (n days before the last day of the month); "
+            "in day-of-week EventBridge defines only L (Saturday) and nL (the last weekday n "
+            "of the month), e.g. 6L for the last Friday"
         )
     if "L" in upper:
         raise _Invalid(f"{text}: L and nL (last weekday n of the month) must be the whole field")
@@ -644,10 +682,16 @@ class CronSchedule:
 # --------------------------------------------------------------------------- rate
 
 _RATE_UNITS: Final = {"minute": "minutes", "hour": "hours", "day": "days"}
+_SECOND_UNITS: Final = {"second": "seconds"}
 
 
-def _compile_rate(expression: str) -> timedelta:
+def _compile_rate(expression: str, *, allow_seconds: bool = False) -> timedelta:
     inner = expression[len("rate(") : -1] if expression.endswith(")") else None
+    if inner is not None and inner != inner.strip():
+        raise ScheduleError(
+            f"{expression}: white space inside the parentheses; EventBridge refuses it, "
+            f"write rate({inner.strip()})"
+        )
     parts = inner.split() if inner is not None else []
     if len(parts) != 2:
         raise ScheduleError(
@@ -655,19 +699,26 @@ def _compile_rate(expression: str) -> timedelta:
             "minute(s), hour(s) or day(s), e.g. rate(5 minutes) or rate(1 hour)"
         )
     value_text, unit = parts
-    if not _NUMBER.fullmatch(value_text) or int(value_text) == 0:
+    if not _NUMBER.fullmatch(value_text) or _int(value_text) == 0:
         raise ScheduleError(
             f"{expression}: value must be a positive integer, got {value_text!r}; "
             "e.g. rate(5 minutes)"
         )
+    if len(value_text) > 12:
+        raise ScheduleError(f"{expression}: value is too large")
     value = int(value_text)
-    singular = unit[:-1] if unit in _RATE_UNITS.values() else unit
-    if singular not in _RATE_UNITS:
-        precision = ""
-        if unit.lower().startswith("second"):
-            precision = " (schedules have one-minute precision)"
+    units = {**_RATE_UNITS, **_SECOND_UNITS} if allow_seconds else _RATE_UNITS
+    singular = unit[:-1] if unit in units.values() else unit
+    if singular not in units:
+        if singular in _SECOND_UNITS or unit in _SECOND_UNITS.values():
+            raise ScheduleError(
+                f"{expression}: unknown unit {unit!r}; EventBridge schedules have one-minute "
+                "precision, use minute(s), hour(s) or day(s); for a sub-minute rate pass "
+                "allow_seconds=True (parse_schedule(..., allow_seconds=True) or "
+                "bus.schedule(..., allow_seconds=True))"
+            )
         raise ScheduleError(
-            f"{expression}: unknown unit {unit!r}; use minute(s), hour(s) or day(s){precision}"
+            f"{expression}: unknown unit {unit!r}; use minute(s), hour(s) or day(s)"
         )
     if value == 1 and unit != singular:
         raise ScheduleError(
@@ -676,10 +727,10 @@ def _compile_rate(expression: str) -> timedelta:
     if value != 1 and unit == singular:
         raise ScheduleError(
             f"{expression}: a value other than 1 takes the plural unit; "
-            f"write rate({value} {_RATE_UNITS[singular]})"
+            f"write rate({value} {units[singular]})"
         )
     try:
-        return timedelta(**{_RATE_UNITS[singular]: value})
+        return timedelta(**{units[singular]: value})
     except OverflowError:
         raise ScheduleError(f"{expression}: value is too large") from None
 
@@ -703,6 +754,8 @@ class RateSchedule:
         timezone: the IANA time zone name (validated, unused for the arithmetic).
         anchor: the first fire time of the grid (aware, normalised to UTC), or
             ``None`` for an unanchored rate.
+        allow_seconds: whether sub-minute units (``rate(10 seconds)``) are
+            accepted (keyword-only; default ``False``, as EventBridge).
         period: the interval between fires.
 
     Raises:
@@ -715,6 +768,7 @@ class RateSchedule:
     expression: str = attrs.field(validator=attrs.validators.instance_of(str))
     timezone: str = "UTC"
     anchor: datetime | None = attrs.field(default=None, converter=_optional_aware_utc)
+    allow_seconds: bool = attrs.field(default=False, kw_only=True)
     period: timedelta = attrs.field(init=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
@@ -723,7 +777,9 @@ class RateSchedule:
                 f"{self.expression!r} is not a rate expression; write rate(value unit), "
                 "e.g. rate(5 minutes)"
             )
-        object.__setattr__(self, "period", _compile_rate(self.expression))
+        object.__setattr__(
+            self, "period", _compile_rate(self.expression, allow_seconds=self.allow_seconds)
+        )
         _load_zone(self.expression, self.timezone)
 
     def __str__(self) -> str:
