@@ -54,8 +54,8 @@ from ._idempotency import MemoryIdempotencyStore as MemoryIdempotencyStore
 from ._idempotency import SqliteIdempotencyStore as SqliteIdempotencyStore
 from ._idempotency import idempotent as idempotent
 from ._metrics import SubscriptionMetrics as SubscriptionMetrics
-from ._pattern import Pattern as Pattern
-from ._pattern_index import PatternIndex as PatternIndex
+from .patterns import Pattern as Pattern
+from .patterns import PatternIndex as PatternIndex
 from ._retry import DeadLetterCondition as DeadLetterCondition
 from ._retry import ExponentialBackoff as ExponentialBackoff
 from ._retry import GiveUp as GiveUp

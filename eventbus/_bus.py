@@ -35,7 +35,7 @@ from ._exceptions import (
 )
 from ._flow import CircuitBreaker, RateLimit
 from ._metrics import SubscriptionMetrics
-from ._pattern import Pattern
+from .patterns import Pattern
 from ._retry import DeadLetterCondition, ExponentialBackoff, RetryPolicy
 from ._subscription import (
     Handler,

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, final
 
-from ._pattern import Pattern
-from ._pattern_index import PatternIndex
+from .patterns import Pattern
+from .patterns import PatternIndex
 
 if TYPE_CHECKING:
     from ._events import Event

@@ -40,16 +40,16 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, final
 
-from ._exceptions import PatternError
-from ._pattern_bind import _check_body, _ObjectShape, _shape_of
-from ._pattern_codegen import _dispatcher
-from ._pattern_compile import _compile_body, _parse_json, _plain
-from ._pattern_complexity import check_wildcard_complexity
-from ._pattern_operators import NUMERIC_LIMIT as NUMERIC_LIMIT
-from ._pattern_operators import NUMERIC_PLACES as NUMERIC_PLACES
-from ._pattern_operators import OPERATORS as OPERATORS
-from ._pattern_tree import _Body, _explain_containers, _Nested, _Or, _Test
-from ._pattern_values import (
+from .._exceptions import PatternError
+from ._bind import _check_body, _ObjectShape, _shape_of
+from ._codegen import _dispatcher
+from ._compile import _compile_body, _parse_json, _plain
+from ._complexity import check_wildcard_complexity
+from ._operators import NUMERIC_LIMIT as NUMERIC_LIMIT
+from ._operators import NUMERIC_PLACES as NUMERIC_PLACES
+from ._operators import OPERATORS as OPERATORS
+from ._tree import _Body, _explain_containers, _Nested, _Or, _Test
+from ._values import (
     _ARRAY,
     _EMPTY,
     _MISSING,
