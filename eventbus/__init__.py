@@ -54,8 +54,6 @@ from ._idempotency import MemoryIdempotencyStore as MemoryIdempotencyStore
 from ._idempotency import SqliteIdempotencyStore as SqliteIdempotencyStore
 from ._idempotency import idempotent as idempotent
 from ._metrics import SubscriptionMetrics as SubscriptionMetrics
-from .patterns import Pattern as Pattern
-from .patterns import PatternIndex as PatternIndex
 from ._retry import DeadLetterCondition as DeadLetterCondition
 from ._retry import ExponentialBackoff as ExponentialBackoff
 from ._retry import GiveUp as GiveUp
@@ -70,6 +68,8 @@ from ._transport import Deliver as Deliver
 from ._transport import MemoryTransport as MemoryTransport
 from ._transport import Transport as Transport
 from .http._request import HttpRequest as HttpRequest
+from .patterns import Pattern as Pattern
+from .patterns import PatternIndex as PatternIndex
 from .sources.logs import Log as Log
 from .sources.logs import LogData as LogData
 from .sources.logs import LogRecord as LogRecord

@@ -497,7 +497,3 @@ class MemoryDeadLetters:
 def _check_limit(limit: int | None) -> None:
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise ValueError(f"query(limit=...) must be an int >= 0 or None, got {limit!r}")
-
-
-# The durable sink lives in its own module; it is re-exported here for convenience.
-from ._deadletter_sqlite import SqliteDeadLetters as SqliteDeadLetters  # noqa: E402

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, final
 
-from .patterns import Pattern
-from .patterns import PatternIndex
+from .patterns import Pattern, PatternIndex
 
 if TYPE_CHECKING:
     from ._events import Event
