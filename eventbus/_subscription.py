@@ -22,9 +22,10 @@ batches in ``_batches``, per-key ordering in ``_ordering``.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import logging
 import operator
+import sys
 from collections import deque
 from collections.abc import Callable, Hashable
 from time import perf_counter
@@ -46,6 +47,8 @@ from ._retry import RetryPolicy
 from ._subscribe import inspect_handler
 
 if TYPE_CHECKING:
+    import asyncio
+
     from ._bus import Bus
 
 __all__ = ["Handler", "Subscription", "handling"]
@@ -257,12 +260,14 @@ class Subscription(SubscriptionBatches, SubscriptionOrdering):
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         """Run the worker pool until cancelled (started by the bus)."""
-        try:
-            # On asyncio, idle workers wait on bare futures: a third of the
-            # cost of an anyio.Event per wake-up, on the latency-critical path.
-            self._loop = asyncio.get_running_loop()
-        except RuntimeError:  # another backend (trio)
-            self._loop = None
+        # On asyncio, idle workers wait on bare futures: a third of the cost
+        # of an anyio.Event per wake-up, on the latency-critical path. (Not
+        # imported here: a program that never imported asyncio is not on it.)
+        asyncio = sys.modules.get("asyncio")
+        self._loop = None
+        if asyncio is not None:
+            with contextlib.suppress(RuntimeError):  # another backend (trio)
+                self._loop = asyncio.get_running_loop()
         # Code in this subscription's tasks (handlers, retries) may publish
         # while the bus drains on close: it completes the chains drain waits for.
         handling.set(self._bus)
