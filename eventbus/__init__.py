@@ -6,13 +6,11 @@ schedule parser and the SQLite parts are imported only when a program
 touches them. Type checkers read the explicit re-exports below.
 """
 
-from __future__ import annotations
-
 import contextlib as _contextlib
 import importlib as _importlib
-from typing import TYPE_CHECKING
+import typing as _typing
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from ._attempts import Handler as Handler
     from ._batching import Batching as Batching
     from ._batching import BatchResult as BatchResult

@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .aws import cli as aws_cli
 
     aws_cli.register(commands)
+    from .http import _cli as http_cli
+
+    http_cli.register(commands)
     return parser
 
 

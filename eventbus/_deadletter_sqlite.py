@@ -7,7 +7,7 @@ import logging
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, final
 
 import anyio
@@ -26,7 +26,7 @@ from ._deadletter import (
 )
 from ._exceptions import SerializationError
 from ._retry import DeadLetterCondition
-from ._serialization import from_cloudevent, to_cloudevent
+from ._serialization import _parse_json, from_cloudevent, to_cloudevent
 from ._sqlite import ClosingFile, SqliteFile, from_us, to_us, transaction
 
 if TYPE_CHECKING:
@@ -447,8 +447,8 @@ def _undecodable(
     """An :class:`UndecodableEvent`, keeping what envelope the document still gives."""
     envelope: dict[str, Any] = {"id": event_id, "time": fallback_time}
     try:
-        parsed = json.loads(document)
-    except ValueError:
+        parsed = _parse_json(document)
+    except SerializationError:  # too large, too deep, not JSON: keep the text only
         parsed = None
     if isinstance(parsed, dict):
         source = parsed.get("source")
@@ -461,7 +461,9 @@ def _undecodable(
         if isinstance(when, str):
             try:
                 moment = datetime.fromisoformat(when)
-            except ValueError:
+                if moment.tzinfo is not None:
+                    moment = moment.astimezone(UTC)
+            except (ValueError, OverflowError):
                 moment = None
             if moment is not None and moment.tzinfo is not None:
                 envelope["time"] = moment

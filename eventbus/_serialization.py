@@ -8,6 +8,21 @@ objects. Where the declared type says nothing (``Any``, a union of several
 types), non-JSON values are tagged with one-key objects -- ``{"$bytes": ...}``,
 ``{"$decimal": ...}``, ``{"$set": [...]}``, ``{"$datetime": ...}`` -- so that
 they come back as the same Python type.
+
+Documents from outside are untrusted: decoding raises only
+:class:`~eventbus.SerializationError`, in time and memory linear in the
+document's size, and refuses documents past these limits (each named in
+the error):
+
+* :data:`MAX_DOCUMENT_SIZE` -- a JSON text of at most 6 MiB (6,291,456
+  bytes, or characters for ``str``), as AWS Lambda's synchronous payload;
+* :data:`MAX_DEPTH` -- arrays and objects nested at most 64 deep, the
+  CloudEvent object itself being level 1;
+* :data:`MAX_NUMBER_DIGITS` -- numbers of at most 1,000 digits, written
+  out or implied by an exponent (a float must also fit a double).
+
+Encoding checks the same depth and number limits, so what is written can
+be read back.
 """
 
 from __future__ import annotations
@@ -17,20 +32,37 @@ import binascii
 import enum
 import json
 import math
+import re
 import sys
 import types
 import typing
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
 from ._events import Event, event_class
 from ._exceptions import SerializationError
 
-__all__ = ["from_cloudevent", "to_cloudevent"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_DOCUMENT_SIZE",
+    "MAX_NUMBER_DIGITS",
+    "from_cloudevent",
+    "to_cloudevent",
+]
+
+MAX_DOCUMENT_SIZE: Final = 6 * 1024 * 1024
+"""The longest CloudEvent JSON text ``from_cloudevent`` reads (bytes, or characters)."""
+MAX_DEPTH: Final = 64
+"""How deep arrays and objects may nest in a CloudEvent (the document is level 1)."""
+MAX_NUMBER_DIGITS: Final = 1000
+"""The most digits a number may have, written out or implied by its exponent."""
+
+_INT_BOUND: Final = 10**MAX_NUMBER_DIGITS
+_MAX_TIME_TEXT: Final = 64  # characters: longer is no RFC 3339 timestamp
 
 _ENVELOPE = frozenset({"id", "time", "source", "correlation_id", "causation_id"})
 _EMPTY_SOURCE = "/"
@@ -58,13 +90,33 @@ def to_cloudevent(event: Event) -> dict[str, Any]:
             f"to_cloudevent() takes an Event instance, got {type(event).__name__}"
         )
     cls = type(event)
-    data = {name: encode(getattr(event, name), name) for name, encode, _ in _codec(cls)}
+    data: dict[str, Any] = {}
+    name = "time"
+    try:
+        time = _format_time(event.time)
+        for name, encode, _ in _codec(cls):
+            data[name] = encode(getattr(event, name), name)
+    except SerializationError:
+        raise
+    except RecursionError:
+        raise SerializationError(
+            f"{cls.event_type()}.{name}: nests deeper than the {MAX_DEPTH} levels a CloudEvent "
+            "may have (MAX_DEPTH), or refers to itself; flatten the data"
+        ) from None
+    except MemoryError:
+        raise
+    except Exception as exc:
+        raise SerializationError(
+            f"{cls.event_type()}.{name}: cannot encode {type(getattr(event, name, None)).__name__} "
+            f"({type(exc).__name__}: {_short(str(exc))})"
+        ) from exc
+    _check_tree(data, "data", 2, numbers=True)
     out: dict[str, Any] = {
         "specversion": "1.0",
         "id": event.id,
         "source": event.source or _EMPTY_SOURCE,
         "type": cls.event_type(),
-        "time": _format_time(event.time),
+        "time": time,
         "datacontenttype": "application/json",
         "data": data,
     }
@@ -79,18 +131,42 @@ def from_cloudevent(document: Mapping[str, Any] | str | bytes) -> Event:
     """Decode a CloudEvents 1.0 structured-mode document into its registered event class.
 
     Accepts the parsed dict or its JSON text. Unknown extra ``data`` fields
-    are ignored, so older readers accept newer writers.
+    are ignored, so older readers accept newer writers. The document is
+    untrusted: whatever it holds, only :class:`~eventbus.SerializationError`
+    is raised, in time linear in its size.
 
     Raises:
         SerializationError: the document is not CloudEvents 1.0, its ``type``
-            is not a registered :class:`Event` subclass, or a field is missing
-            or of the wrong shape (the message names it).
+            is not a registered :class:`Event` subclass, a field is missing
+            or of the wrong shape (the message names it), or it exceeds a
+            limit: :data:`MAX_DOCUMENT_SIZE`, :data:`MAX_DEPTH` or
+            :data:`MAX_NUMBER_DIGITS` (the message names the limit).
     """
+    try:
+        return _from_cloudevent(document)
+    except SerializationError:
+        raise
+    except RecursionError:
+        raise SerializationError(
+            f"the CloudEvent nests deeper than the {MAX_DEPTH} levels allowed (MAX_DEPTH)"
+        ) from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # a decoder or an attrs validator met input it did not expect
+        raise SerializationError(
+            f"cannot decode the CloudEvent ({type(exc).__name__}: {_short(str(exc))})"
+        ) from exc
+
+
+def _from_cloudevent(document: Mapping[str, Any] | str | bytes) -> Event:
     if isinstance(document, str | bytes | bytearray):
-        try:
-            document = json.loads(document)
-        except ValueError as exc:
-            raise SerializationError(f"CloudEvent is not valid JSON: {exc}") from None
+        document = _parse_json(document)
+    elif isinstance(document, Mapping):
+        _check_tree(document, "the CloudEvent", 1, numbers=True)
+    else:
+        raise SerializationError(
+            f"a CloudEvent must be a JSON object, got {type(document).__name__}"
+        )
     if not isinstance(document, Mapping):
         raise SerializationError(
             f"a CloudEvent must be a JSON object, got {type(document).__name__}"
@@ -98,7 +174,8 @@ def from_cloudevent(document: Mapping[str, Any] | str | bytes) -> Event:
     version = document.get("specversion")
     if version != "1.0":
         raise SerializationError(
-            f"specversion: expected '1.0', got {version!r}; only CloudEvents 1.0 is supported"
+            f"specversion: expected '1.0', got {_short(repr(version))}; "
+            "only CloudEvents 1.0 is supported"
         )
     for required in ("id", "source", "type"):
         value = document.get(required)
@@ -129,8 +206,147 @@ def from_cloudevent(document: Mapping[str, Any] | str | bytes) -> Event:
             kwargs[field] = value
     try:
         return cls(**kwargs)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise SerializationError(f"data: cannot build {cls.event_type()}: {exc}") from exc
+
+
+# -- untrusted JSON, within limits ---------------------------------------------------
+
+
+def _parse_json(text: str | bytes | bytearray) -> Any:
+    """Parse CloudEvent JSON text within the size, depth and number limits."""
+    if len(text) > MAX_DOCUMENT_SIZE:
+        raise SerializationError(
+            f"the CloudEvent is {len(text):,} {'characters' if isinstance(text, str) else 'bytes'}"
+            f" long, more than the {MAX_DOCUMENT_SIZE:,} allowed (MAX_DOCUMENT_SIZE)"
+        )
+    if not isinstance(text, str):
+        try:  # as json.loads does: UTF-8, -16 or -32, told apart by the first bytes
+            text = bytes(text).decode(json.detect_encoding(text), "surrogatepass")
+        except UnicodeDecodeError as exc:
+            raise SerializationError(f"CloudEvent is not valid JSON: {exc}") from None
+    if text.count("[") + text.count("{") > MAX_DEPTH and _too_deep(text):
+        raise SerializationError(
+            f"the CloudEvent nests deeper than the {MAX_DEPTH} levels allowed (MAX_DEPTH); "
+            "flatten the data"
+        )
+    try:
+        return json.loads(
+            text,
+            parse_int=_parse_int,
+            parse_float=_parse_float,
+            parse_constant=_parse_constant,
+        )
+    except RecursionError:  # not reached after _too_deep; kept as a guard
+        raise SerializationError(
+            f"the CloudEvent nests deeper than the {MAX_DEPTH} levels allowed (MAX_DEPTH)"
+        ) from None
+    except ValueError as exc:
+        raise SerializationError(f"CloudEvent is not valid JSON: {_short(str(exc))}") from None
+
+
+_STRING: Final = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET: Final = re.compile(r"[^\[\]{}]+")
+_TO_PARENS: Final = str.maketrans("[]{}", "()()")
+
+
+def _too_deep(text: str) -> bool:
+    """Whether JSON *text* nests arrays and objects deeper than MAX_DEPTH.
+
+    Works on the text alone, before parsing: strings are dropped, then the
+    brackets left are peeled one nesting level per pass (each pass a
+    C-speed replace), at most MAX_DEPTH passes.
+    """
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text)).translate(_TO_PARENS)
+    for _ in range(MAX_DEPTH):
+        if not brackets:
+            return False
+        if _OPENERS in brackets:
+            return True
+        brackets = brackets.replace("()", "")
+    return bool(brackets)
+
+
+_OPENERS: Final = "(" * (MAX_DEPTH + 1)
+
+
+def _too_many_digits(text: str) -> SerializationError:
+    return SerializationError(
+        f"the number {text[:20]}... has more than the {MAX_NUMBER_DIGITS:,} digits allowed "
+        "(MAX_NUMBER_DIGITS)"
+    )
+
+
+def _parse_int(text: str) -> int:
+    if len(text) > MAX_NUMBER_DIGITS + 1:  # + 1 for a minus sign
+        raise _too_many_digits(text)
+    return int(text)
+
+
+def _parse_float(text: str) -> float:
+    if len(text) > MAX_NUMBER_DIGITS + 16:  # room for a sign, a point and an exponent
+        raise _too_many_digits(text)
+    value = float(text)
+    if not math.isfinite(value):
+        raise SerializationError(
+            f"the number {text[:40]} is out of range of a float (at most about 1.8e308)"
+        )
+    return value
+
+
+def _parse_constant(text: str) -> Any:
+    raise SerializationError(f"{text} is not a JSON number; CloudEvents JSON has no {text}")
+
+
+def _check_tree(value: Any, where: str, depth: int, *, numbers: bool) -> None:
+    """Refuse *value* (at *depth*, 1 for the document) nesting past MAX_DEPTH.
+
+    With *numbers*, also refuse ints past MAX_NUMBER_DIGITS (documents
+    built in Python rather than parsed from text). Iterative: never recurses.
+    """
+    stack: list[tuple[Any, int, Any]] = [(value, depth, None)]
+    while stack:
+        node, level, trail = stack.pop()
+        kind = type(node)
+        if kind is dict or (kind is not list and isinstance(node, Mapping)):
+            children: Any = node.items()
+        elif kind is list or kind is tuple:
+            children = enumerate(node)
+        else:
+            if numbers and kind is int and not -_INT_BOUND < node < _INT_BOUND:
+                raise SerializationError(
+                    f"{_trail(where, trail)}: a number has more than the {MAX_NUMBER_DIGITS:,} "
+                    "digits allowed (MAX_NUMBER_DIGITS)"
+                )
+            continue
+        if level > MAX_DEPTH:
+            raise SerializationError(
+                f"{_trail(where, trail)}: the CloudEvent nests deeper than the {MAX_DEPTH} levels "
+                "allowed (MAX_DEPTH); flatten the data"
+            )
+        for key, child in children:
+            kind = type(child)
+            if kind in _LEAVES:
+                continue
+            if kind is int and not numbers:
+                continue
+            stack.append((child, level + 1, (trail, key)))
+
+
+_LEAVES: Final = frozenset({str, float, bool, type(None)})
+
+
+def _trail(where: str, trail: Any) -> str:
+    keys: list[Any] = []
+    while trail is not None and len(keys) < 12:
+        trail, key = trail
+        keys.append(key)
+    path = "".join(f"[{k}]" if isinstance(k, int) else f".{str(k)[:40]}" for k in reversed(keys))
+    return f"{where}{'...' if trail is not None else ''}{path}"
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}..."
 
 
 # -- per-class codecs, built once -------------------------------------------------
@@ -370,6 +586,8 @@ def _encode_dynamic(v: Any, p: str) -> Any:
 
 
 def _decode_dynamic(v: Any, p: str) -> Any:
+    if type(v) in _LEAVES:
+        return v
     if isinstance(v, list):
         return [_decode_dynamic(x, f"{p}[{i}]") for i, x in enumerate(v)]
     if isinstance(v, Mapping):
@@ -382,10 +600,18 @@ def _decode_dynamic(v: Any, p: str) -> Any:
             if tag == "$datetime":
                 return _parse_time(inner, p)
             if tag == "$set":
-                return {_hashable(_decode_dynamic(x, p)) for x in inner}
+                if not isinstance(inner, list):
+                    raise SerializationError(
+                        f"{p}: $set expects an array, got {type(inner).__name__}"
+                    )
+                return _wrap(lambda: {_hashable(_decode_dynamic(x, p)) for x in inner}, p)
             if tag == "$event":
                 return from_cloudevent(inner)
             if tag == "$map":
+                if not isinstance(inner, Mapping):
+                    raise SerializationError(
+                        f"{p}: $map expects an object, got {type(inner).__name__}"
+                    )
                 return {k: _decode_dynamic(x, f"{p}.{k}") for k, x in inner.items()}
         return {k: _decode_dynamic(x, f"{p}.{k}") for k, x in v.items()}
     return v
@@ -409,6 +635,11 @@ def _expect(kind: type) -> Decoder:
 def _decode_int(v: Any, p: str) -> int:
     if isinstance(v, bool) or not isinstance(v, int | str):
         raise SerializationError(f"{p}: expected an integer, got {type(v).__name__} {v!r:.60}")
+    if isinstance(v, str) and len(v) > MAX_NUMBER_DIGITS + 1:
+        raise SerializationError(
+            f"{p}: the integer has more than the {MAX_NUMBER_DIGITS:,} digits allowed "
+            "(MAX_NUMBER_DIGITS)"
+        )
     result: int = _wrap(lambda: int(v), p)
     return result
 
@@ -416,7 +647,10 @@ def _decode_int(v: Any, p: str) -> int:
 def _decode_float(v: Any, p: str) -> float:
     if isinstance(v, bool) or not isinstance(v, int | float):
         raise SerializationError(f"{p}: expected a number, got {type(v).__name__} {v!r:.60}")
-    return float(v)
+    try:
+        return float(v)
+    except OverflowError:
+        raise SerializationError(f"{p}: the number is out of range of a float") from None
 
 
 def _decode_bytes(v: Any, p: str) -> bytes:
@@ -431,10 +665,21 @@ def _decode_bytes(v: Any, p: str) -> bytes:
 def _decode_decimal(v: Any, p: str) -> Decimal:
     if isinstance(v, bool) or not isinstance(v, str | int | float):
         raise SerializationError(f"{p}: expected a decimal string, got {type(v).__name__}")
+    if isinstance(v, str) and len(v) > MAX_NUMBER_DIGITS + 16:
+        raise SerializationError(
+            f"{p}: the decimal has more than the {MAX_NUMBER_DIGITS:,} digits allowed "
+            "(MAX_NUMBER_DIGITS)"
+        )
     try:
-        return Decimal(str(v))
-    except InvalidOperation:
+        value = Decimal(str(v))
+    except (InvalidOperation, ValueError):
         raise SerializationError(f"{p}: {v!r:.60} is not a decimal number") from None
+    if value.is_finite() and value and abs(value.adjusted()) >= MAX_NUMBER_DIGITS:
+        raise SerializationError(
+            f"{p}: {v!r:.60} has an exponent implying more than the {MAX_NUMBER_DIGITS:,} "
+            "digits allowed (MAX_NUMBER_DIGITS)"
+        )
+    return value
 
 
 def _format_time(value: datetime) -> str:
@@ -445,17 +690,26 @@ def _format_time(value: datetime) -> str:
 def _parse_time(v: Any, p: str) -> datetime:
     if not isinstance(v, str):
         raise SerializationError(f"{p}: expected an RFC 3339 timestamp, got {type(v).__name__}")
+    if len(v) > _MAX_TIME_TEXT:
+        raise SerializationError(f"{p}: {v!r:.60}... is too long for an RFC 3339 timestamp")
     try:
         parsed = datetime.fromisoformat(v)
     except ValueError:
         raise SerializationError(f"{p}: {v!r:.60} is not an RFC 3339 timestamp") from None
-    if parsed.tzinfo is None:
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise SerializationError(f"{p}: {v!r} has no UTC offset; RFC 3339 requires one")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise SerializationError(
+            f"{p}: {v!r} is out of range once converted to UTC (years 1 to 9999)"
+        ) from None
 
 
 def _wrap(make: Callable[[], Any], p: str) -> Any:
     try:
         return make()
-    except (TypeError, ValueError) as exc:
+    except SerializationError:
+        raise
+    except (TypeError, ValueError, OverflowError) as exc:
         raise SerializationError(f"{p}: {exc}") from exc

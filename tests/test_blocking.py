@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime, timedelta
 
 import anyio
 import attrs
@@ -16,9 +17,15 @@ from eventbus import (
     Context,
     Event,
     InvocationError,
+    MemoryTransport,
     NoRetry,
     Receipt,
+    ScheduledEvent,
+    ScheduleError,
 )
+from eventbus.testing import FakeClock
+
+EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 @attrs.frozen
@@ -158,8 +165,10 @@ def test_publish_nowait_raises_bus_full() -> None:
             bus.publish(Click(n=0))
             started.wait()
             bus.publish(Click(n=1))
-            with pytest.raises(BusFull):
+            with pytest.raises(BusFull) as raised:
                 bus.publish_nowait(Click(n=2))
+            assert "await" not in str(raised.value)
+            assert "'bus.publish(event)' (it blocks until there is room)" in str(raised.value)
             assert bus.metrics()["stuck"].throttled == 1
             release.set()
     finally:
@@ -180,6 +189,7 @@ def test_calling_it_from_its_own_loop_raises() -> None:
         blocking.publish(Click())
         blocking.drain()
     assert info.value.error_type == "RuntimeError"
+    assert "use the async bus there" in info.value.error_message
     [letter] = blocking.dead_letters
     assert letter.error.error_type == "RuntimeError"
 
@@ -270,3 +280,89 @@ def test_repr_shows_state() -> None:
     assert repr(blocking).startswith("<BlockingBus stopped")
     with blocking:
         assert repr(blocking).startswith("<BlockingBus running")
+
+
+# -- a whole bus from plain threads --------------------------------------------------
+
+
+def test_a_schedule_fires_for_a_plain_def_handler_on_a_fake_clock() -> None:
+    """A schedule made from the main thread fires for a plain def handler as the clock advances."""
+    clock = FakeClock(start=EPOCH)
+    fired: list[tuple[datetime, bool]] = []
+    main_thread = threading.get_ident()
+
+    def tick(event: ScheduledEvent) -> None:
+        fired.append((event.scheduled_time, threading.get_ident() != main_thread))
+
+    with BlockingBus(clock=clock) as bus:
+        bus.subscribe(ScheduledEvent, tick, name="tick")
+        info = bus.schedule("rate(1 minute)", name="every-minute")
+        assert info.next_fire == EPOCH + timedelta(minutes=1)
+        bus.call(clock.advance, 180)
+        bus.drain()
+    assert fired == [(EPOCH + timedelta(minutes=n), True) for n in (1, 2, 3)]
+
+
+def test_a_schedule_made_before_start_runs_once_started() -> None:
+    """schedule() before start() is kept and fires once the bus runs."""
+    clock = FakeClock(start=EPOCH)
+    fired: list[str] = []
+    bus = BlockingBus(clock=clock)
+    bus.subscribe(ScheduledEvent, lambda event: fired.append(event.rule), name="tick")
+    bus.schedule("cron(30 0 * * ? *)", name="half-past")
+    with bus:
+        bus.call(clock.advance, 3600)
+        bus.drain()
+    assert fired == ["half-past"]
+
+
+def test_schedules_lists_and_unschedule_removes() -> None:
+    """schedules() lists each schedule; unschedule() removes it; an unknown name is a ScheduleError."""
+    with BlockingBus(clock=FakeClock(start=EPOCH)) as bus:
+        bus.schedule("rate(5 minutes)", name="a")
+        bus.schedule("rate(1 hour)", name="b")
+        assert [s.name for s in bus.schedules()] == ["a", "b"]
+        bus.unschedule("a")
+        assert [s.name for s in bus.schedules()] == ["b"]
+        with pytest.raises(ScheduleError):
+            bus.unschedule("a")
+
+
+def test_a_schedule_from_another_thread_fires() -> None:
+    """schedule() from a plain thread other than the one that started the bus works too."""
+    clock = FakeClock(start=EPOCH)
+    fired: list[str] = []
+    with BlockingBus(clock=clock) as bus:
+        bus.subscribe(ScheduledEvent, lambda event: fired.append(event.rule), name="tick")
+        worker = threading.Thread(
+            target=bus.schedule, args=("rate(1 minute)",), kwargs={"name": "t"}
+        )
+        worker.start()
+        worker.join()
+        bus.call(clock.advance, 60)
+        bus.drain()
+    assert fired == ["t"]
+
+
+def test_every_bus_keyword_is_accepted() -> None:
+    """transport= and grace_period= reach the Bus, as its other keywords do."""
+    with BlockingBus(transport=MemoryTransport(), grace_period=5) as bus:
+        bus.subscribe(Click, lambda event: None, name="noop")
+        assert bus.publish(Click()).subscriptions == ("noop",)
+
+
+def test_an_unknown_keyword_names_blocking_bus() -> None:
+    """A keyword Bus does not take is refused with a message naming BlockingBus."""
+    with pytest.raises(TypeError, match=r"BlockingBus\(\) got keyword argument\(s\) colour"):
+        BlockingBus(colour="red")
+
+
+def test_call_runs_a_coroutine_function_on_the_loop() -> None:
+    """call() awaits an async function on the bus's loop thread and returns its result."""
+
+    async def where_am_i(offset: int) -> int:
+        return threading.get_ident() + offset
+
+    with BlockingBus() as bus:
+        assert bus.call(where_am_i, 0) != threading.get_ident()
+        assert bus.call(where_am_i, 1) == bus.call(where_am_i, 0) + 1

@@ -35,7 +35,15 @@ OUTER = (
 )
 PRIMITIVES = frozenset(
     f"eventbus.{name}"
-    for name in ("_events", "_exceptions", "_clock", "_serialization", "_retry", "_flow", "_metrics")
+    for name in (
+        "_events",
+        "_exceptions",
+        "_clock",
+        "_serialization",
+        "_retry",
+        "_flow",
+        "_metrics",
+    )
 )
 
 

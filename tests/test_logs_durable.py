@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +28,7 @@ async def until(condition: Callable[[], bool]) -> None:
 
 
 def rows(path: Path, sql: str) -> list[tuple[object, ...]]:
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db:  # sqlite3's own 'with' does not close
         return db.execute(sql).fetchall()
 
 

@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 import attrs
 
 from .._exceptions import SerializationError
+from ._limits import LIMITS, check_number_text, load_json
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT = "123456789012"
@@ -102,6 +103,7 @@ def as_int(value: object, path: str, *, non_negative: bool = False) -> int:
     elif isinstance(value, float) and value.is_integer():
         number = int(value)
     elif isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
+        check_number_text(value.strip(), path)
         number = int(value.strip())
     if number is None:
         fail(path, f"expected an integer, got {value!r:.60}")
@@ -143,22 +145,17 @@ def opt_obj(obj: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
 # -- JSON, bytes, numbers, ids ---------------------------------------------------------
 
 
-def _no_constant(name: str) -> NoReturn:
-    raise ValueError(f"{name} is not JSON")
-
-
 def json_text(text: object, path: str) -> Any:
-    """Parse JSON text strictly (``NaN`` and ``Infinity`` are not JSON)."""
-    try:
-        return json.loads(as_str(text, path), parse_constant=_no_constant)
-    except ValueError as exc:
-        fail(path, f"not valid JSON: {exc}")
+    """Parse JSON text strictly (``NaN`` and ``Infinity`` are not JSON), within the limits."""
+    return load_json(as_str(text, path), path)
 
 
 def json_copy(value: object, path: str) -> Any:
     """A deep copy of a JSON value, checking that it is JSON (no NaN, only JSON types)."""
     try:
         return json.loads(json.dumps(value, allow_nan=False))
+    except RecursionError:
+        fail(path, f"nested deeper than {LIMITS.max_depth} levels (eventbus.aws.LIMITS)")
     except (TypeError, ValueError) as exc:
         fail(path, f"not JSON: {exc}")
 
@@ -185,6 +182,7 @@ def digest(*parts: str) -> str:
 def parse_number(text: object, path: str) -> int | float:
     """A message-attribute number: ``int`` for integer text, else a finite ``float``."""
     raw = as_str(text, path).strip()
+    check_number_text(raw, path)
     if _INT_TEXT.fullmatch(raw):
         return int(raw)
     try:
@@ -223,12 +221,17 @@ def parse_iso(value: object, path: str) -> datetime:
     """An ISO 8601 timestamp (``2019-09-03T19:37:27.192Z``); naive values are UTC."""
     text = as_str(value, path)
     try:
+        if len(text) > 64:
+            raise ValueError(text)
         parsed = datetime.fromisoformat(text)
     except ValueError:
         fail(path, f"{text!r:.60} is not an ISO 8601 timestamp")
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        fail(path, f"{text!r:.60} is out of range: it falls outside years 1-9999 in UTC")
 
 
 def format_iso(value: datetime, *, fraction: bool = True) -> str:
@@ -248,16 +251,36 @@ def format_iso(value: datetime, *, fraction: bool = True) -> str:
     return f"{base}Z"
 
 
-def parse_epoch_seconds(value: object, path: str) -> datetime:
-    """Seconds since the epoch (a JSON number, maybe fractional) as an aware datetime."""
+#: Epoch values at or past this are read as milliseconds: as seconds they
+#: would fall after the year 5000 (some SDK samples write milliseconds).
+MILLIS_THRESHOLD = Decimal(100_000_000_000)
+#: Far past the last representable datetime (year 9999) either way, in seconds.
+_EPOCH_BOUND = Decimal(10) ** 15
+
+
+def parse_epoch_seconds(value: object, path: str, *, allow_millis: bool = False) -> datetime:
+    """Seconds since the epoch (a JSON number, maybe fractional) as an aware datetime.
+
+    With *allow_millis*, a value of :data:`MILLIS_THRESHOLD` or more is read
+    as milliseconds (DynamoDB's ``ApproximateCreationDateTime`` appears in
+    both units in published samples).
+    """
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
         fail(path, f"expected seconds since the epoch, got {kind(value)}")
+    if isinstance(value, int) and not -_EPOCH_BOUND < value < _EPOCH_BOUND:
+        fail(path, f"{value!r:.60} is out of range")
+    text = repr(value) if isinstance(value, float) else str(value).strip()
+    check_number_text(text, path)
     try:
-        seconds = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
+        seconds = Decimal(text)
     except InvalidOperation:
         fail(path, f"{value!r:.60} is not a number of seconds")
     if not seconds.is_finite():
         fail(path, f"{value!r:.60} is not a finite number of seconds")
+    if not -_EPOCH_BOUND < seconds < _EPOCH_BOUND:
+        fail(path, f"{value!r:.60} is out of range")
+    if allow_millis and seconds >= MILLIS_THRESHOLD:
+        seconds = seconds / 1000
     micros = int((seconds * 1_000_000).to_integral_value())
     try:
         return _EPOCH + micros * _MICRO
@@ -277,6 +300,8 @@ def epoch_seconds(value: datetime) -> int | float:
 def parse_epoch_millis(value: object, path: str) -> datetime:
     """Milliseconds since the epoch (SQS ``SentTimestamp``) as an aware datetime."""
     millis = as_int(value, path)
+    if not -_EPOCH_BOUND * 1000 < millis < _EPOCH_BOUND * 1000:
+        fail(path, f"{value!r:.60} is out of range")
     try:
         return _EPOCH + timedelta(milliseconds=millis)
     except OverflowError:

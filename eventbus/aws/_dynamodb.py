@@ -32,6 +32,7 @@ from ._common import (
     req_str,
     required,
 )
+from ._limits import check_number_text
 
 __all__ = [
     "from_attribute_value",
@@ -139,6 +140,7 @@ def from_dynamodb_item(item: Mapping[str, Any], *, path: str = "item") -> dict[s
 
 def _number(value: object, path: str) -> Decimal:
     text = as_str(value, path)
+    check_number_text(text.strip(), path)
     try:
         number = Decimal(text.strip())
     except InvalidOperation:
@@ -277,7 +279,9 @@ def parse_record(record: Mapping[str, Any], path: str) -> TableChange:
     time = (
         now_utc()
         if created is None
-        else parse_epoch_seconds(created, join(ddb_path, "ApproximateCreationDateTime"))
+        else parse_epoch_seconds(
+            created, join(ddb_path, "ApproximateCreationDateTime"), allow_millis=True
+        )
     )
     identity = record.get("userIdentity")
     expired = (

@@ -81,7 +81,24 @@ def parse_record(record: Mapping[str, Any], path: str) -> LogRecord:
     )
 
 
+def _placeholder_name(arn_text: str) -> str | None:
+    """The stream a placeholder ARN (``arn:aws:kinesis:EXAMPLE``) stands for, else None.
+
+    Published samples use such placeholders; they are kept as the event's
+    ``source`` and their last ``:`` part names the stream.
+    """
+    if Arn.parse(arn_text) is not None or not arn_text.startswith("arn:"):
+        return None
+    parts = arn_text.split(":")
+    if len(parts) < 3 or parts[2] != "kinesis" or not parts[-1]:
+        return None
+    return parts[-1]
+
+
 def _stream_name(arn_text: str, path: str) -> str:
+    placeholder = _placeholder_name(arn_text)
+    if placeholder is not None:
+        return placeholder
     arn = Arn.parse(arn_text)
     parts = arn.resource.split("/") if arn is not None else []
     if (
@@ -108,11 +125,17 @@ def render_record(event: LogRecord, path: str, options: RenderOptions) -> dict[s
     if event.sequence_number < 0:
         fail(join(path, "sequence_number"), "must not be negative")
     arn = event.source
+    if _placeholder_name(event.source) == event.log:
+        return _record(event, arn, rebuild_arn("", "kinesis", "", options), options)
     resolved = source_arn(event.source, "kinesis")
     parts = resolved.resource.split("/") if resolved is not None else []
     if resolved is None or len(parts) < 2 or parts[0] != "stream" or parts[1] != event.log:
         resolved = rebuild_arn(event.source, "kinesis", f"stream/{event.log}", options)
         arn = str(resolved)
+    return _record(event, arn, resolved, options)
+
+
+def _record(event: LogRecord, arn: str, resolved: Arn, options: RenderOptions) -> dict[str, Any]:
     account = resolved.account or options.account
     return {
         "kinesis": {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -16,6 +15,7 @@ from ..sources.topics import TopicMessage
 from . import _dynamodb, _eventbridge, _kinesis, _s3, _sns, _sqs
 from ._common import DEFAULT_ACCOUNT, DEFAULT_REGION, RenderOptions, as_list, as_object, kind
 from ._events import EventBridgeEvent, QueueMessage
+from ._limits import check_json, load_json
 
 __all__ = ["from_lambda_event", "to_lambda_event"]
 
@@ -84,14 +84,26 @@ def from_lambda_event(payload: Mapping[str, Any] | str | bytes) -> list[Event]:
     .. versionadded:: 0.1
     """
     if isinstance(payload, str | bytes | bytearray):
-        try:
-            payload = json.loads(payload)
-        except ValueError as exc:
-            raise SerializationError(f"payload: not valid JSON: {exc}") from None
+        payload = load_json(payload)
+    elif isinstance(payload, Mapping):
+        check_json(payload)
     if not isinstance(payload, Mapping):
         raise SerializationError(
             f"payload: expected a JSON object (a Lambda event), got {kind(payload)}"
         )
+    try:
+        return _parse_payload(payload)
+    except SerializationError:
+        raise
+    except (RecursionError, OverflowError, ArithmeticError, ValueError) as exc:
+        # A safety net: every reader validates, so this means a reader missed a
+        # case; the caller still gets the one error type it is promised.
+        raise SerializationError(
+            f"payload: cannot be read ({type(exc).__name__}: {exc!s:.200})"
+        ) from None
+
+
+def _parse_payload(payload: Mapping[str, Any]) -> list[Event]:
     if "Records" in payload:
         records = as_list(payload["Records"], "Records")
         return [_parse_record(record, f"Records[{i}]") for i, record in enumerate(records)]

@@ -64,10 +64,9 @@ except ImportError as exc:
     ) from exc
 
 from .._events import Event
-from .._exceptions import SerializationError
-from .._serialization import from_cloudevent, to_cloudevent
+from .._serialization import to_cloudevent
 from .._transport import Ack, Deliver
-from ._common import report_undecodable
+from ._common import decode_message
 
 __all__ = ["NatsTransport"]
 
@@ -654,17 +653,8 @@ class NatsTransport:
                     logger.debug("in-progress heartbeat failed: %s", exc)
 
     def _decode(self, group: str, msg: Msg) -> Event | None:
-        try:
-            return from_cloudevent(msg.data)
-        except SerializationError as exc:
-            report_undecodable(
-                self._unknown,
-                group,
-                msg.data,
-                exc,
-                f"stream {self._stream!r} subject {msg.subject!r}",
-            )
-            return None
+        where = f"stream {self._stream!r} subject {msg.subject!r}"
+        return decode_message(self._unknown, group, msg.data, where)
 
     # -- introspection -----------------------------------------------------------------
 

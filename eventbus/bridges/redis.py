@@ -59,10 +59,10 @@ except ImportError as exc:
     ) from exc
 
 from .._events import Event
-from .._exceptions import SerializationError
-from .._serialization import from_cloudevent, to_cloudevent
+from .._serialization import to_cloudevent
 from .._transport import Ack, Deliver
-from ._common import report_undecodable
+from ._common import decode_message
+from ._redis_state import RedisState as RedisState
 
 __all__ = ["RedisStreamsTransport"]
 
@@ -579,11 +579,7 @@ class RedisStreamsTransport:
                 where,
             )
             return None
-        try:
-            return from_cloudevent(data)
-        except SerializationError as exc:
-            report_undecodable(self._unknown, group, data, exc, where)
-            return None
+        return decode_message(self._unknown, group, data, where)
 
     # -- introspection -----------------------------------------------------------------
 

@@ -29,7 +29,7 @@ its explanations), ``_pattern_operators`` (one compiler per operator),
 ``_pattern_compile`` (a spec into a tree), ``_pattern_complexity``
 (EventBridge's limit on wildcards), ``_pattern_codegen`` (the generated
 code) and ``_pattern_bind`` (the field checks of :meth:`Pattern.bind`). This module holds :class:`Pattern` itself and the two
-helpers :mod:`eventbus._pattern_index` relies on.
+helpers :mod:`eventbus.patterns._index` relies on.
 """
 
 from __future__ import annotations
@@ -276,7 +276,7 @@ def exact_anchor(pattern: Pattern) -> tuple[tuple[str, ...], frozenset[object]] 
     Returns the path of keys to the field (through nested objects, never
     through ``$or``) and the canonical values, or None. Any document the
     pattern matches has, at that path, a leaf whose canonical form is in the
-    set; :class:`~eventbus._pattern_index.PatternIndex` relies on it.
+    set; :class:`~eventbus.patterns.PatternIndex` relies on it.
     """
     found: list[tuple[tuple[str, ...], frozenset[object]]] = []
     todo: list[tuple[tuple[str, ...], _Body]] = [((), pattern._body)]

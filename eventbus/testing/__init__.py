@@ -4,6 +4,8 @@
 * :func:`capture`, :func:`expect`, :func:`assert_published`,
   :func:`expect_dead_letters`: record and assert on what a bus published
   and dead-lettered.
+* :func:`payload` and :func:`same_payload`: compare events ignoring their
+  envelope (``id``, ``time``, ...); ``where=`` takes an example event too.
 * ``make_*`` factories: built-in events with consistent defaults.
 * :func:`check_transport` and :class:`TransportFeatures`: the conformance
   suite every :class:`~eventbus.Transport` must pass.
@@ -22,6 +24,10 @@ from ._factories import make_scheduled_event as make_scheduled_event
 from ._factories import make_table_change as make_table_change
 from ._factories import make_topic_message as make_topic_message
 from ._filters import Where as Where
+from ._payload import ENVELOPE_FIELDS as ENVELOPE_FIELDS
+from ._payload import Payload as Payload
+from ._payload import payload as payload
+from ._payload import same_payload as same_payload
 from ._recording import EventRecorder as EventRecorder
 from ._recording import Expectation as Expectation
 from ._recording import assert_published as assert_published
@@ -36,10 +42,12 @@ from ._transports import Wire as Wire
 from ._transports import check_transport as check_transport
 
 __all__ = (
+    "ENVELOPE_FIELDS",
     "TRANSPORT_CASES",
     "EventRecorder",
     "Expectation",
     "FakeClock",
+    "Payload",
     "TransportFactory",
     "TransportFeatures",
     "TransportReport",
@@ -56,4 +64,6 @@ __all__ = (
     "make_scheduled_event",
     "make_table_change",
     "make_topic_message",
+    "payload",
+    "same_payload",
 )

@@ -16,12 +16,17 @@ import attrs
 
 from .._events import Event
 from ..patterns import Pattern
+from ._payload import Payload, payload
 
 __all__ = ["EventFilter", "Where", "describe_event", "summarize_types"]
 
-Where: TypeAlias = Mapping[str, Any] | str | Pattern | Callable[[Any], bool] | None
+Where: TypeAlias = (
+    Mapping[str, Any] | str | Pattern | Callable[[Any], bool] | Event | Payload | None
+)
 """A content filter: an EventBridge-style pattern (a mapping, its JSON text or a
-:class:`~eventbus.Pattern`) or a predicate ``(event) -> bool``."""
+:class:`~eventbus.Pattern`), a predicate ``(event) -> bool``, or an example
+event (or :class:`Payload`): events with the same class and own fields match,
+whatever their envelope (``id``, ``time``, ...)."""
 
 _ENVELOPE: Final = frozenset(attrs.fields_dict(Event))
 _MAX_DESCRIPTION: Final = 160
@@ -37,7 +42,7 @@ class EventFilter:
     field the classes do not have.
     """
 
-    __slots__ = ("_pattern", "_predicate", "event_types")
+    __slots__ = ("_like", "_pattern", "_predicate", "event_types")
 
     def __init__(self, event_types: type[Event] | tuple[type[Event], ...], where: Where) -> None:
         types = event_types if isinstance(event_types, tuple) else (event_types,)
@@ -52,9 +57,19 @@ class EventFilter:
         self.event_types: tuple[type[Event], ...] = types
         self._pattern: Pattern | None = None
         self._predicate: Callable[[Any], bool] | None = None
+        self._like: Payload | None = None
         if where is None:
             return
-        if isinstance(where, Mapping | str | Pattern):
+        if isinstance(where, Event | Payload):
+            like = where if isinstance(where, Payload) else payload(where)
+            if not issubclass(like.event_type, types):
+                names = " or ".join(t.__name__ for t in types)
+                raise TypeError(
+                    f"where= is an example {like.event_type.__name__}, but the events asked "
+                    f"about are {names}; an example event must be of one of those classes"
+                )
+            self._like = like
+        elif isinstance(where, Mapping | str | Pattern):
             pattern = where if isinstance(where, Pattern) else Pattern(where)
             pattern.bind(types)
             self._pattern = pattern
@@ -74,6 +89,11 @@ class EventFilter:
         """Why *event* (of one of the classes) fails the filter, or None when it passes."""
         if self._pattern is not None:
             return self._pattern.explain(event)
+        if self._like is not None:
+            differences = self._like.differences(event)
+            if not differences:
+                return None
+            return "payload differs (expected != published): " + "; ".join(differences)
         if self._predicate is not None:
             try:
                 ok = self._predicate(event)
@@ -88,6 +108,8 @@ class EventFilter:
         if self._pattern is not None:
             spec = json.dumps(self._pattern.spec, default=str, ensure_ascii=False)
             return f"{names} where {spec}"
+        if self._like is not None:
+            return f"{names} with the payload of {self._like!r}"
         if self._predicate is not None:
             label = getattr(self._predicate, "__qualname__", type(self._predicate).__qualname__)
             return f"{names} where {label}(event)"

@@ -24,6 +24,7 @@ from .._bus import Bus
 from .._deadletter import DeadLetter
 from .._events import Event
 from ._filters import EventFilter, Where, describe_event, summarize_types
+from ._payload import Payload, payload
 
 __all__ = [
     "EventRecorder",
@@ -146,6 +147,17 @@ class EventRecorder(Generic[E]):
         """Forget the events recorded so far (recording goes on)."""
         self.events.clear()
 
+    def payloads(self) -> list[Payload]:
+        """The recorded events without their envelopes, to compare with events you build.
+
+        ::
+
+            assert reports.payloads() == [DailyReport("2024-03-01", 1)]
+
+        .. versionadded:: 0.2
+        """
+        return [payload(event) for event in self.events]
+
     def __len__(self) -> int:
         return len(self.events)
 
@@ -200,7 +212,8 @@ def capture(
         bus: the bus to watch; it may be started or not yet.
         event_types: an event class or a tuple of them (default: every event).
         where: only record events matching this EventBridge-style pattern
-            or predicate, as ``Bus.subscribe(where=...)`` takes.
+            or predicate, as ``Bus.subscribe(where=...)`` takes, or with the
+            payload of this example event (envelope ignored).
 
     Returns:
         An :class:`EventRecorder`; ``with capture(...) as recorder:`` stops
@@ -414,7 +427,9 @@ def expect(
         event = await shipped
 
     or, for something that happens on its own (a schedule, another task),
-    ``event = await expect(bus, ReportReady, timeout=60)``.
+    ``event = await expect(bus, ReportReady, timeout=60)``. An example event
+    as ``where`` matches by payload, ignoring ``id``, ``time`` and the rest
+    of the envelope: ``await expect(bus, DailyReport, where=DailyReport("2024-03-01", 1))``.
 
     The timeout runs from the call on the bus clock: with a
     :class:`~eventbus.testing.FakeClock` it passes only when the test
@@ -424,7 +439,8 @@ def expect(
     Args:
         bus: the bus to watch.
         event_types: an event class or a tuple of them (subclasses included).
-        where: an EventBridge-style pattern or a predicate the event must match.
+        where: an EventBridge-style pattern or a predicate the event must
+            match, or an example event whose payload it must have.
         timeout: seconds (bus clock) to wait from the call; ``None`` waits forever.
 
     Returns:
@@ -537,7 +553,8 @@ def assert_published(
         source: a recorder from :func:`capture`, or a bus made by the
             ``bus`` fixture (which records everything published on it).
         event_types: an event class or a tuple of them (default: any event).
-        where: an EventBridge-style pattern or a predicate to match.
+        where: an EventBridge-style pattern, a predicate, or an example event
+            (matched by payload) to match.
         count: how many must match exactly; ``None`` (default) means at least one.
 
     Returns:

@@ -1,0 +1,74 @@
+"""The connection state a broker transport reports (internal; imports no client library)."""
+
+from __future__ import annotations
+
+from typing import final
+
+import attrs
+
+__all__ = ["ConnectionTracker", "TransportStatus"]
+
+
+@final
+@attrs.frozen
+class TransportStatus:
+    """A snapshot of a broker transport's connection, from ``transport.status()``.
+
+    Attributes:
+        transport: what carries the events, e.g. ``"nats"``, ``"redis"``, ``"mqtt"``.
+        url: where the broker is.
+        connected: whether the transport holds a working connection now.
+        reconnects: how many times the connection was lost and made again
+            since the transport started.
+        last_error: the last connection or publish failure, as text
+            (``None`` when there was none).
+
+    .. versionadded:: 0.2
+    """
+
+    transport: str
+    url: str
+    connected: bool
+    reconnects: int
+    last_error: str | None
+
+
+TransportStatus.__module__ = "eventbus.bridges"
+
+
+@final
+class ConnectionTracker:
+    """Mutable bookkeeping behind :class:`TransportStatus`."""
+
+    __slots__ = ("connected", "last_error", "reconnects", "transport", "url")
+
+    def __init__(self, transport: str, url: str) -> None:
+        self.transport = transport
+        self.url = url
+        self.connected = False
+        self.reconnects = 0
+        self.last_error: str | None = None
+
+    def up(self, *, again: bool = False) -> None:
+        """The connection works (*again*: after it was lost)."""
+        if again:
+            self.reconnects += 1
+        self.connected = True
+
+    def down(self, error: BaseException | str) -> None:
+        """The connection failed with *error*."""
+        self.connected = False
+        self.failed(error)
+
+    def failed(self, error: BaseException | str) -> None:
+        """Record *error* without saying the connection is lost."""
+        if isinstance(error, BaseException):
+            text = str(error) or type(error).__name__
+            self.last_error = f"{type(error).__name__}: {text}"
+        else:
+            self.last_error = error
+
+    def snapshot(self) -> TransportStatus:
+        return TransportStatus(
+            self.transport, self.url, self.connected, self.reconnects, self.last_error
+        )

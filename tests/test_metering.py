@@ -1,0 +1,228 @@
+"""Metering: usage as Lambda bills it, and its price."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+import attrs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from eventbus import Event
+from eventbus._hooks import Delivery
+from eventbus._metering import (
+    CostEstimate,
+    LambdaPricing,
+    Metering,
+    MeteringError,
+    Usage,
+    UsageReport,
+    check_memory_mb,
+)
+
+
+@attrs.frozen
+class Job(Event, type_name="tests.metering.Job"):
+    n: int = 0
+
+
+def _end(m: Metering, name: str, seconds: float, memory_mb: int = 128) -> None:
+    delivery = Delivery(name, Job(), 1, "inv-1", memory_mb)
+    m.on_delivery_end(delivery, None, "success", seconds, None)
+
+
+# -- pricing ---------------------------------------------------------------------------
+
+
+def test_worked_example_from_the_pricing_page() -> None:
+    """512 MB, 3M one-second requests at $0.00001667/GB-s: $18.34 + $0.40 = $18.74."""
+    pricing = LambdaPricing(price_per_gb_second=Decimal("0.00001667"))
+    estimate = pricing.cost(requests=3_000_000, gb_seconds=3_000_000 * 1 * 512 / 1024)
+    rounded = estimate.rounded()
+    assert (rounded.compute_cost, rounded.request_cost, rounded.total) == (
+        Decimal("18.34"),
+        Decimal("0.40"),
+        Decimal("18.74"),
+    )
+
+
+def test_costs_are_exact_decimals() -> None:
+    """Nothing is rounded until asked: the compute cost of the worked example is 18.337."""
+    pricing = LambdaPricing(price_per_gb_second=0.00001667)
+    estimate = pricing.cost(requests=3_000_000, gb_seconds=1_500_000)
+    assert estimate.compute_cost == Decimal("18.337")
+    assert estimate.total == Decimal("18.737")
+
+
+def test_default_prices_are_lambdas() -> None:
+    """The defaults are $0.20 per million requests, $0.0000166667 per GB-s and the free tier."""
+    p = LambdaPricing()
+    assert p.price_per_million_requests == Decimal("0.20")
+    assert p.price_per_gb_second == Decimal("0.0000166667")
+    assert (p.free_requests, p.free_gb_seconds) == (1_000_000, 400_000)
+
+
+def test_free_tier_covers_small_usage() -> None:
+    """Usage within the free tier costs nothing."""
+    assert LambdaPricing().cost(requests=999_999, gb_seconds=400_000).total == 0
+
+
+def test_estimate_str_shows_cents() -> None:
+    """str() of an estimate shows the rounded amounts."""
+    estimate = CostEstimate(Decimal("0.4"), Decimal("18.337"), Decimal("18.737"))
+    assert str(estimate) == "$18.74 (requests $0.40 + compute $18.34)"
+
+
+@pytest.mark.parametrize("bad", [-1, float("nan"), float("inf"), "x", None, True])
+def test_bad_price_is_a_metering_error(bad: object) -> None:
+    """A negative, non-finite or non-numeric price is refused with MeteringError."""
+    with pytest.raises(MeteringError, match=r"price_per_gb_second"):
+        LambdaPricing(price_per_gb_second=bad)  # type: ignore[arg-type]
+
+
+def test_negative_requests_are_refused() -> None:
+    """cost() refuses negative amounts."""
+    with pytest.raises(MeteringError, match=r"cost\(requests=...\)"):
+        LambdaPricing().cost(requests=-1, gb_seconds=0)
+
+
+@given(
+    requests=st.integers(0, 10**12),
+    more=st.integers(0, 10**9),
+    gbs=st.decimals(0, 10**9, places=6),
+)
+def test_cost_never_decreases_with_usage(requests: int, more: int, gbs: Decimal) -> None:
+    """More requests never cost less, and costs are never negative."""
+    p = LambdaPricing()
+    a = p.cost(requests=requests, gb_seconds=gbs)
+    b = p.cost(requests=requests + more, gb_seconds=gbs)
+    assert 0 <= a.total <= b.total
+    assert a.total == a.request_cost + a.compute_cost
+
+
+# -- memory sizes and granularity -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [128, 512, 10_240])
+def test_memory_sizes_in_lambdas_range_are_accepted(size: int) -> None:
+    """128..10,240 MB are valid memory sizes."""
+    assert check_memory_mb(size) == size
+
+
+@pytest.mark.parametrize("size", [0, 127, 10_241, 256.0, "512", True])
+def test_memory_sizes_outside_the_range_are_refused(size: object) -> None:
+    """Anything else raises MeteringError naming the range."""
+    with pytest.raises(MeteringError, match=r"memory_mb.*128.*10240"):
+        check_memory_mb(size)
+
+
+def test_metering_error_is_a_value_error() -> None:
+    """MeteringError is also a ValueError, for code that does not know eventbus."""
+    assert issubclass(MeteringError, ValueError)
+
+
+@pytest.mark.parametrize("g", [0, -1, 1.5, True])
+def test_bad_granularity_is_refused(g: object) -> None:
+    """granularity_ms must be a whole number of milliseconds >= 1."""
+    with pytest.raises(MeteringError, match=r"granularity_ms"):
+        Metering(granularity_ms=g)  # type: ignore[arg-type]
+
+
+def test_billing_rounds_each_attempt_up() -> None:
+    """250 ms at a 100 ms granularity bills 300 ms."""
+    assert Metering(granularity_ms=100).billed_ms(250.0) == 300
+
+
+def test_billing_bills_at_least_one_granule() -> None:
+    """An attempt that took no time still bills one granule, as Lambda does."""
+    assert Metering(granularity_ms=100).billed_ms(0.0) == 100
+
+
+def test_clock_arithmetic_noise_does_not_bill_an_extra_granule() -> None:
+    """0.1 + 0.2 s of clock arithmetic bills 300 ms at 1 ms, not 301."""
+    assert Metering().billed_ms((0.1 + 0.2) * 1000) == 300
+
+
+@given(ms=st.floats(0.001, 10**7), g=st.integers(1, 1000))
+def test_billed_duration_is_the_next_granule(ms: float, g: int) -> None:
+    """Billed time is a multiple of the granularity, covering the duration, less than a granule over."""
+    billed = Metering(granularity_ms=g).billed_ms(ms)
+    assert billed % g == 0
+    assert billed >= round(ms, 6)
+    assert billed < round(ms, 6) + g or billed == g
+
+
+# -- the hook and the report ------------------------------------------------------------------
+
+
+def test_each_attempt_adds_a_request_and_its_billed_duration() -> None:
+    """Two 0.25 s attempts at 512 MB, granularity 100: 600 ms billed, 0.3 GB-s."""
+    m = Metering(granularity_ms=100)
+    _end(m, "resize", 0.25, 512)
+    _end(m, "resize", 0.25, 512)
+    usage = m.report()["resize"]
+    assert usage == Usage(
+        requests=2, duration_ms=500.0, billed_duration_ms=600, memory_mb=512, gb_seconds=0.3
+    )
+
+
+def test_total_adds_subscriptions_up() -> None:
+    """report.total sums requests, durations and GB-seconds over subscriptions."""
+    m = Metering()
+    _end(m, "a", 0.001, 1024)
+    _end(m, "b", 0.002, 2048)
+    total = m.report().total
+    assert (total.requests, total.billed_duration_ms, total.memory_mb) == (2, 3, 2048)
+    assert total.gb_seconds == pytest.approx(0.001 + 0.004)
+
+
+def test_estimate_applies_the_free_tier_once() -> None:
+    """The free tier applies to the total, not to each subscription."""
+    report = UsageReport(
+        {
+            "a": Usage(requests=800_000, memory_mb=128),
+            "b": Usage(requests=800_000, memory_mb=128),
+        }
+    )
+    assert report.estimate().request_cost == Decimal("0.12")
+
+
+def test_unknown_name_says_which_are_known() -> None:
+    """Looking up an unmetered name lists the metered ones."""
+    m = Metering()
+    _end(m, "a", 0.001)
+    with pytest.raises(KeyError, match=r"'nope'.*'a'"):
+        m.report()["nope"]
+
+
+def test_reset_forgets_usage() -> None:
+    """reset() starts a new billing period."""
+    m = Metering()
+    _end(m, "a", 0.001)
+    m.reset()
+    assert len(m.report()) == 0
+
+
+def test_report_log_writes_a_lambda_report_line(caplog: pytest.LogCaptureFixture) -> None:
+    """report_log=True logs REPORT RequestId/Duration/Billed Duration/Memory Size per attempt."""
+    m = Metering(granularity_ms=100, report_log=True)
+    with caplog.at_level(logging.INFO, logger="eventbus"):
+        _end(m, "resize", 0.00123, 512)
+    (record,) = [r for r in caplog.records if r.getMessage().startswith("REPORT")]
+    assert record.getMessage() == (
+        "REPORT RequestId: inv-1 Duration: 1.23 ms Billed Duration: 100 ms Memory Size: 512 MB"
+    )
+    assert (record.subscription, record.invocation_id, record.attempt) == ("resize", "inv-1", 1)
+    assert record.event_type == "tests.metering.Job"
+
+
+def test_bill_lists_subscriptions_and_the_estimate() -> None:
+    """bill() prints one line per subscription, the total and the priced estimate."""
+    m = Metering()
+    _end(m, "resize", 0.25, 512)
+    text = m.report().bill()
+    assert "resize" in text
+    assert "total" in text
+    assert "= $0.00" in text
