@@ -15,11 +15,26 @@ def _demo(args: argparse.Namespace) -> int:
     return demo()
 
 
+def _version() -> str:
+    """The installed distribution's version, else the package's own."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("eventbus")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        from . import __version__
+
+        return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
         prog="python -m eventbus",
         description="eventbus: an embeddable, typed asyncio event bus with the AWS Lambda event model.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"eventbus {_version()}", help="print the version"
     )
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     demo = commands.add_parser(
@@ -32,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .aws import cli as aws_cli
 
     aws_cli.register(commands)
+    from . import worker
+
+    worker.register(commands)
     from .http import _cli as http_cli
 
     http_cli.register(commands)

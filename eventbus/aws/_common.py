@@ -155,7 +155,7 @@ def json_copy(value: object, path: str) -> Any:
     try:
         return json.loads(json.dumps(value, allow_nan=False))
     except RecursionError:
-        fail(path, f"nested deeper than {LIMITS.max_depth} levels (eventbus.aws.LIMITS)")
+        fail(path, f"nested deeper than {LIMITS.max_depth} levels (eventbus.aws.PayloadLimits)")
     except (TypeError, ValueError) as exc:
         fail(path, f"not JSON: {exc}")
 

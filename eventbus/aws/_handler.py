@@ -20,10 +20,8 @@ from .._clock import Clock, RealClock
 from .._context import Context
 from .._events import Event, _new_id
 from .._exceptions import BatchItemFailure, HandlerTimeout
-from ..sources.schedules import ScheduledEvent
 from ._common import DEFAULT_ACCOUNT, DEFAULT_REGION
-from ._events import EventBridgeEvent
-from ._lambda import to_lambda_event
+from ._lambda import is_single_event, to_lambda_event
 
 __all__ = ["LambdaContext", "LambdaHandler", "item_identifiers", "read_batch_response"]
 
@@ -259,11 +257,14 @@ class LambdaHandler:
     retried; a single event named as failed raises
     :class:`~eventbus.BatchItemFailure`. An identifier not in the batch
     fails the whole batch, as on Lambda. Any other return value is passed
-    through (``bus.invoke`` returns it).
+    through (``bus.invoke`` returns it): an API Gateway proxy response
+    (``statusCode``, ``headers``, ``body``, ``isBase64Encoded``) for an
+    :class:`~eventbus.http.HttpRequest`, the trigger payload with its
+    ``response`` filled in for a Cognito User Pool trigger.
 
-    EventBridge never batches: in a batch of scheduled or EventBridge
-    events the function runs once per event; the events whose run raised
-    fail (the whole batch, when all do).
+    EventBridge, API Gateway, CloudWatch Logs and Cognito never batch: in a
+    batch of such events the function runs once per event; the events whose
+    run raised fail (the whole batch, when all do).
 
     The subscription is named after the function (its ``__qualname__``),
     or *function_name* when given.
@@ -339,7 +340,7 @@ class LambdaHandler:
         if isinstance(event, Event):
             return await self._single(event, ctx)
         events = list(event)
-        if events and all(isinstance(e, ScheduledEvent | EventBridgeEvent) for e in events):
+        if events and all(is_single_event(e) for e in events):
             return await self._one_by_one(events, ctx)
         payload = to_lambda_event(events, region=self.region, account=self.account)
         response = await self._run(payload, ctx)

@@ -7,14 +7,27 @@ from typing import Any
 
 from .._events import Event
 from .._exceptions import SerializationError
+from ..http._request import HttpRequest
 from ..sources.logs import LogRecord
 from ..sources.objects import ObjectCreated, ObjectRemoved
 from ..sources.schedules import ScheduledEvent
 from ..sources.tables import TableChange
 from ..sources.topics import TopicMessage
-from . import _dynamodb, _eventbridge, _kinesis, _s3, _sns, _sqs
+from . import (
+    _apigateway,
+    _cloudtrail,
+    _cloudwatch_logs,
+    _cognito,
+    _dynamodb,
+    _eventbridge,
+    _kinesis,
+    _s3,
+    _sns,
+    _sqs,
+)
+from ._cognito_events import CognitoSync, UserPoolTrigger
 from ._common import DEFAULT_ACCOUNT, DEFAULT_REGION, RenderOptions, as_list, as_object, kind
-from ._events import EventBridgeEvent, QueueMessage
+from ._events import ApiCall, CloudWatchLogsEvent, EventBridgeEvent, QueueMessage
 from ._limits import check_json, load_json
 
 __all__ = ["from_lambda_event", "to_lambda_event"]
@@ -49,6 +62,16 @@ _SERVICE_OF: tuple[tuple[type[Event], str], ...] = (
     (LogRecord, "Kinesis"),
     (ScheduledEvent, "EventBridge"),
     (EventBridgeEvent, "EventBridge"),
+    (HttpRequest, "API Gateway"),
+    (CloudWatchLogsEvent, "CloudWatch Logs"),
+    (ApiCall, "CloudTrail"),
+    (CognitoSync, "Cognito Sync"),
+    (UserPoolTrigger, "Cognito User Pools"),
+)
+
+#: Services whose payload is one event, not an array of records.
+SINGLE_EVENT_SERVICES = frozenset(
+    {"EventBridge", "API Gateway", "CloudWatch Logs", "Cognito Sync", "Cognito User Pools"}
 )
 
 
@@ -108,17 +131,38 @@ def _parse_payload(payload: Mapping[str, Any]) -> list[Event]:
         records = as_list(payload["Records"], "Records")
         return [_parse_record(record, f"Records[{i}]") for i, record in enumerate(records)]
     if "detail-type" in payload:
+        if _cloudtrail.is_detail_type(payload["detail-type"]) and isinstance(
+            payload.get("detail"), Mapping
+        ):
+            return [_cloudtrail.parse_eventbridge(payload)]
         return [_eventbridge.parse_event(payload)]
+    if _apigateway.is_v2(payload):
+        return [_apigateway.parse_v2(payload)]
+    if _apigateway.is_v1(payload):
+        return [_apigateway.parse_v1(payload)]
+    if "awslogs" in payload:
+        return [_cloudwatch_logs.parse_payload(payload)]
+    if _cognito.is_sync(payload):
+        return [_cognito.parse_sync(payload)]
+    if _cognito.is_user_pool(payload):
+        return [_cognito.parse_user_pool(payload)]
+    if _cloudtrail.is_record(payload):
+        return [_cloudtrail.parse_record(payload, "")]
     raise SerializationError(
         "payload: not a Lambda event this module understands: expected 'Records' "
-        "(S3, DynamoDB Streams, SNS, SQS, Kinesis) or an EventBridge event "
-        "('detail-type' and 'source')"
+        "(S3, DynamoDB Streams, SNS, SQS, Kinesis, CloudTrail), an EventBridge event "
+        "('detail-type' and 'source'), an API Gateway proxy request ('httpMethod', or "
+        "'version' 2.0 and 'routeKey'), CloudWatch Logs ('awslogs'), a Cognito trigger "
+        "('eventType': 'SyncTrigger', or 'triggerSource' and 'userPoolId') or a CloudTrail "
+        "record ('eventSource', 'eventName', 'eventTime')"
     )
 
 
 def _parse_record(value: object, path: str) -> Event:
     record = as_object(value, path)
     source = record.get("eventSource", record.get("EventSource"))
+    if _cloudtrail.is_record(record):
+        return _cloudtrail.parse_record(record, path)
     entry = _BY_EVENT_SOURCE.get(source) if isinstance(source, str) else None
     if entry is None:
         for key, event_source in _BY_SHAPE:
@@ -192,14 +236,40 @@ def to_lambda_event(
                 f"({type(items[0]).__name__}) comes from {first} and events[{i}] "
                 f"({type(items[i]).__name__}) from {service}; render each service separately"
             )
-    if first == "EventBridge":
+    if first in SINGLE_EVENT_SERVICES:
         if len(items) != 1:
             raise SerializationError(
-                f"events: EventBridge invokes a function with one event at a time; got "
+                f"events: {first} invokes a function with one event at a time; got "
                 f"{len(items)} events, render them one by one"
             )
         return _render(items[0], "events[0]", options)
+    if first == "CloudTrail":
+        # One record: the bare record, or the EventBridge event it came in;
+        # several: a CloudTrail log file's {"Records": [...]}.
+        if len(items) == 1:
+            return _render(items[0], "events[0]", options)
+        return {
+            "Records": [
+                _cloudtrail.render_record(event, f"events[{i}]")  # type: ignore[arg-type]
+                for i, event in enumerate(items)
+            ]
+        }
     return {"Records": [_render(event, f"events[{i}]", options) for i, event in enumerate(items)]}
+
+
+def is_single_event(event: Event) -> bool:
+    """Whether Lambda receives *event* alone, never batched with others.
+
+    EventBridge events (a CloudTrail record that came through EventBridge
+    too), API Gateway requests, CloudWatch Logs deliveries and Cognito
+    triggers each make one invocation.
+    """
+    for cls, service in _SERVICE_OF:
+        if isinstance(event, cls):
+            if isinstance(event, ApiCall):
+                return event.detail_type is not None
+            return service in SINGLE_EVENT_SERVICES
+    return False
 
 
 def _service_of(event: object, path: str) -> str:
@@ -210,7 +280,8 @@ def _service_of(event: object, path: str) -> str:
         raise SerializationError(
             f"{path}: {type(event).__name__} has no AWS Lambda payload form; supported: "
             "ObjectCreated, ObjectRemoved, TableChange, TopicMessage, QueueMessage, "
-            "LogRecord, ScheduledEvent, EventBridgeEvent"
+            "LogRecord, ScheduledEvent, EventBridgeEvent, HttpRequest, CloudWatchLogsEvent, "
+            "ApiCall, CognitoSync and the UserPoolTrigger classes"
         )
     raise SerializationError(f"{path}: expected an Event, got {type(event).__name__}")
 
@@ -229,7 +300,21 @@ def _render(event: Event, path: str, options: RenderOptions) -> dict[str, Any]:
             return _sqs.render_record(event, path, options)
         if isinstance(event, LogRecord):
             return _kinesis.render_record(event, path, options)
-    except (TypeError, AttributeError) as exc:
+        if isinstance(event, HttpRequest):
+            return _apigateway.render(event, path, options)
+        if isinstance(event, CloudWatchLogsEvent):
+            return _cloudwatch_logs.render_payload(event, path)
+        if isinstance(event, ApiCall):
+            if event.detail_type is None:
+                return _cloudtrail.render_record(event, path)
+            return _cloudtrail.render(event, path)
+        if isinstance(event, CognitoSync):
+            return _cognito.render_sync(event, path)
+        if isinstance(event, UserPoolTrigger):
+            return _cognito.render_user_pool(event, path)
+    except (TypeError, AttributeError, ValueError, OverflowError) as exc:
+        if isinstance(exc, SerializationError):
+            raise
         # A field of the wrong type (the events are not validated on creation).
         raise SerializationError(f"{path}: cannot render {type(event).__name__}: {exc}") from exc
     raise SerializationError(f"{path}: {type(event).__name__} has no AWS Lambda payload form")

@@ -28,7 +28,7 @@ __all__ = ["LIMITS", "PayloadLimits", "check_json", "check_number_text", "load_j
 @final
 @attrs.frozen
 class PayloadLimits:
-    """The limits :func:`~eventbus.aws.from_lambda_event` enforces (read-only).
+    """The limits :func:`~eventbus.aws.from_lambda_event` enforces: the defaults are in force.
 
     Attributes:
         max_payload_bytes: the largest payload text (or decompressed
@@ -70,7 +70,7 @@ def too_deep(path: str) -> NoReturn:
     _fail(
         path or "payload",
         f"nested deeper than {LIMITS.max_depth} levels (the max_depth limit of "
-        "eventbus.aws.LIMITS); no AWS service sends such a payload",
+        "eventbus.aws.PayloadLimits); no AWS service sends such a payload",
     )
 
 
@@ -80,7 +80,7 @@ def check_number_text(text: str, path: str) -> None:
         _fail(
             path,
             f"a number of {len(text)} characters is longer than the max_number_digits limit "
-            f"({LIMITS.max_number_digits}) of eventbus.aws.LIMITS",
+            f"({LIMITS.max_number_digits}) of eventbus.aws.PayloadLimits",
         )
     mantissa, _, exponent = text.lower().partition("e")
     if exponent:
@@ -93,7 +93,7 @@ def check_number_text(text: str, path: str) -> None:
             _fail(
                 path,
                 f"{text!r:.60} is beyond the max_number_exponent limit "
-                f"(1e±{LIMITS.max_number_exponent}) of eventbus.aws.LIMITS",
+                f"(1e±{LIMITS.max_number_exponent}) of eventbus.aws.PayloadLimits",
             )
 
 
@@ -105,7 +105,7 @@ def _check_number(value: object, path: str) -> None:
             _fail(
                 path,
                 f"an integer of more than {LIMITS.max_number_digits} digits (the "
-                "max_number_digits limit of eventbus.aws.LIMITS)",
+                "max_number_digits limit of eventbus.aws.PayloadLimits)",
             )
     elif isinstance(value, float):
         if not math.isfinite(value):
@@ -118,13 +118,13 @@ def _check_number(value: object, path: str) -> None:
             _fail(
                 path,
                 f"a number of {len(digits)} digits is longer than the max_number_digits "
-                f"limit ({LIMITS.max_number_digits}) of eventbus.aws.LIMITS",
+                f"limit ({LIMITS.max_number_digits}) of eventbus.aws.PayloadLimits",
             )
         if abs(value.adjusted()) > LIMITS.max_number_exponent:
             _fail(
                 path,
                 f"a number beyond the max_number_exponent limit (1e±"
-                f"{LIMITS.max_number_exponent}) of eventbus.aws.LIMITS",
+                f"{LIMITS.max_number_exponent}) of eventbus.aws.PayloadLimits",
             )
 
 
@@ -190,8 +190,10 @@ def load_json(text: str | bytes | bytearray, path: str = "payload") -> Any:
         _fail(
             path,
             f"{len(text)} bytes is larger than the max_payload_bytes limit "
-            f"({LIMITS.max_payload_bytes}) of eventbus.aws.LIMITS",
+            f"({LIMITS.max_payload_bytes}) of eventbus.aws.PayloadLimits",
         )
+    if isinstance(text, str):
+        text = text.removeprefix("\ufeff")  # a byte order mark some editors write
     try:
         value = json.loads(
             text, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_no_constant

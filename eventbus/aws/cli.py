@@ -42,8 +42,9 @@ from .._context import Context
 from .._events import Event
 from .._exceptions import EventBusError, error_info
 from .._subscribe import inspect_handler
+from ._cognito_events import UserPoolTrigger
 from ._handler import MAX_TIMEOUT, LambdaContext, item_identifiers
-from ._lambda import from_lambda_event
+from ._lambda import from_lambda_event, to_lambda_event
 from ._samples import SampleKind, generate_event, sample_kinds
 
 __all__ = ["main", "register"]
@@ -503,6 +504,23 @@ def _invoke_eventbus(
         raise _failed(exc) from None
     if isinstance(result, BatchResult):
         return _batch_response(result, events, payload)
+    if len(events) == 1 and isinstance(events[0], UserPoolTrigger):
+        return _trigger_response(events[0], result)
+    return result
+
+
+def _trigger_response(event: UserPoolTrigger, result: Any) -> Any:
+    """What a Cognito trigger's function returns: the payload, its ``response`` filled in.
+
+    An eventbus handler may return the updated event, or only the response
+    keys (a mapping); ``None`` leaves the response as received.
+    """
+    if isinstance(result, UserPoolTrigger):
+        return to_lambda_event([result])
+    if result is None:
+        return to_lambda_event([event])
+    if isinstance(result, collections.abc.Mapping) and "triggerSource" not in result:
+        return to_lambda_event([event.with_response(result)])
     return result
 
 

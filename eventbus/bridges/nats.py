@@ -64,11 +64,13 @@ except ImportError as exc:
     ) from exc
 
 from .._events import Event
+from .._exceptions import TransportError
 from .._serialization import to_cloudevent
 from .._transport import Ack, Deliver
 from ._common import decode_message
+from ._status import ConnectionTracker, TransportStatus
 
-__all__ = ["NatsTransport"]
+__all__ = ["NatsTransport", "TransportStatus"]
 
 logger = logging.getLogger("eventbus.bridges.nats")
 
@@ -201,14 +203,27 @@ class NatsTransport:
             this many wait in the process for the bus to take them.
         connect_timeout: seconds :meth:`start` may take to connect and set
             up the stream before it fails.
+        publish_timeout: seconds :meth:`send` waits for JetStream to
+            acknowledge a publish before it fails with
+            :class:`~eventbus.TransportError`.
         connect_options: extra keyword arguments for ``nats.connect``
-            (credentials, TLS, ``name``, callbacks, reconnect policy).
+            (credentials, TLS, ``name``, callbacks, reconnect policy). The
+            client reconnects without limit unless
+            ``max_reconnect_attempts`` says otherwise.
+
+    During an outage, :meth:`send` raises :class:`~eventbus.TransportError`
+    (the client's exception chained); the client reconnects on its own and
+    :meth:`status` shows whether it is connected, how many times it
+    reconnected, and the last error.
 
     ``ack_wait`` and ``max_deliver`` apply when a consumer is created; an
     existing durable consumer keeps its settings (delete it with the
     ``nats`` CLI to change them).
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+       ``send`` and ``start`` raise :class:`~eventbus.TransportError`;
+       ``publish_timeout`` and :meth:`status` were added.
     """
 
     __slots__ = (
@@ -221,7 +236,9 @@ class NatsTransport:
         "_js",
         "_late",
         "_max_deliver",
+        "_publish_timeout",
         "_servers",
+        "_status",
         "_stream",
         "_subject_prefix",
         "_subjects",
@@ -239,6 +256,7 @@ class NatsTransport:
         max_deliver: int | None = None,
         batch_size: int = 16,
         connect_timeout: float = 10.0,
+        publish_timeout: float = 5.0,
         connect_options: Mapping[str, Any] | None = None,
     ) -> None:
         servers = [url] if isinstance(url, str) else list(url)
@@ -272,6 +290,8 @@ class NatsTransport:
         self._subject_prefix = _validate_prefix(subject_prefix)
         self._ack_wait = _validate_seconds("ack_wait", ack_wait)
         self._connect_timeout = _validate_seconds("connect_timeout", connect_timeout)
+        self._publish_timeout = _validate_seconds("publish_timeout", publish_timeout)
+        self._status = ConnectionTracker("nats", self._url)
         self._max_deliver = max_deliver
         self._batch_size = batch_size
         self._connect_options: dict[str, Any] = dict(connect_options or {})
@@ -298,6 +318,42 @@ class NatsTransport:
         """The subject prefix; events go to ``<subject_prefix>.<event type>``."""
         return self._subject_prefix
 
+    def status(self) -> TransportStatus:
+        """The connection's state: connected, reconnections, the last error.
+
+        .. versionadded:: 0.2
+        """
+        client = self._client
+        if client is not None:
+            self._status.connected = client.is_connected
+        return self._status.snapshot()
+
+    def _callbacks(self) -> dict[str, Any]:
+        """nats.connect callbacks that keep :meth:`status` current (and call the user's)."""
+        user = self._connect_options
+        status = self._status
+
+        async def disconnected() -> None:
+            status.connected = False
+            logger.warning("NATS connection to %s lost; reconnecting", self._url)
+            if "disconnected_cb" in user:
+                await user["disconnected_cb"]()
+
+        async def reconnected() -> None:
+            status.up(again=True)
+            logger.info("NATS connection to %s is back", self._url)
+            if "reconnected_cb" in user:
+                await user["reconnected_cb"]()
+
+        async def error(exc: Exception) -> None:
+            status.failed(exc)
+            if "error_cb" in user:
+                await user["error_cb"](exc)
+            else:
+                logger.debug("NATS client error: %s", exc)
+
+        return {"disconnected_cb": disconnected, "reconnected_cb": reconnected, "error_cb": error}
+
     @staticmethod
     def consumer_name(group: str) -> str:
         """The durable JetStream consumer name for the subscription called *group*.
@@ -322,8 +378,8 @@ class NatsTransport:
 
         Raises:
             RuntimeError: already started, or not running on asyncio.
-            ConnectionError: the server could not be reached within
-                ``connect_timeout``, or it has no JetStream.
+            TransportError: the server could not be reached within
+                ``connect_timeout``, or it has no JetStream (a ``ConnectionError``).
             ValueError: the stream exists but does not capture
                 ``<subject_prefix>.>``, or another stream already does.
         """
@@ -336,7 +392,12 @@ class NatsTransport:
                 "NatsTransport needs anyio's asyncio backend (nats-py is an asyncio library)"
             ) from None
         client = Client()
-        options: dict[str, Any] = {"name": "eventbus", **self._connect_options}
+        options: dict[str, Any] = {
+            "name": "eventbus",
+            "max_reconnect_attempts": -1,
+            **self._connect_options,
+            **self._callbacks(),
+        }
         failed = True
         with anyio.move_on_after(self._connect_timeout) as scope:
             try:
@@ -348,13 +409,15 @@ class NatsTransport:
                 if failed:
                     await self._close_quietly(client)
         if scope.cancelled_caught:
-            raise ConnectionError(
+            self._status.down(f"no connection within {self._connect_timeout:g}s")
+            raise TransportError(
                 f"NatsTransport could not connect to {self._url} and set up stream "
                 f"{self._stream!r} within {self._connect_timeout:g}s; is nats-server running "
                 "(with JetStream, 'nats-server -js') and reachable?"
             )
         self._client = client
         self._js = js
+        self._status.up()
 
     async def aclose(self) -> None:
         """Send the acknowledgements still due, then disconnect.
@@ -402,7 +465,7 @@ class NatsTransport:
                         "another subject_prefix=..."
                     ) from None
         except (nats.errors.NoRespondersError, nats.js.errors.ServiceUnavailableError) as exc:
-            raise ConnectionError(
+            raise TransportError(
                 f"the NATS server at {self._url} does not answer JetStream requests ({exc}); "
                 "enable JetStream ('nats-server -js')"
             ) from None
@@ -429,9 +492,10 @@ class NatsTransport:
 
         Raises:
             SerializationError: a field cannot be encoded as JSON.
-            nats.errors.Error: JetStream did not acknowledge the publish
-                (timeout, no stream); a retry with the same event is stored
-                once within the stream's duplicate window.
+            TransportError: JetStream did not acknowledge the publish within
+                ``publish_timeout`` (server unreachable, no stream, ...);
+                the client's exception is chained. A retry with the same
+                event is stored once within the stream's duplicate window.
         """
         js = self._require()
         cls = type(event)
@@ -441,7 +505,22 @@ class NatsTransport:
                 f"{self._subject_prefix}.{_subject_token(cls.event_type())}"
             )
         payload = json.dumps(to_cloudevent(event), separators=(",", ":")).encode()
-        await js.publish(subject, payload, stream=self._stream, headers={"Nats-Msg-Id": event.id})
+        try:
+            await js.publish(
+                subject,
+                payload,
+                timeout=self._publish_timeout,
+                stream=self._stream,
+                headers={"Nats-Msg-Id": event.id},
+            )
+        except (nats.errors.Error, OSError, TimeoutError) as exc:
+            self._status.failed(exc)
+            raise TransportError(
+                f"NatsTransport could not publish {cls.event_type()} event {event.id} to "
+                f"stream {self._stream!r} at {self._url}: {str(exc) or type(exc).__name__}; "
+                "the server may be down or restarting (the client reconnects by itself; "
+                "publishing the same event again stores it once)"
+            ) from exc
 
     # -- consuming ---------------------------------------------------------------------
 
@@ -504,7 +583,7 @@ class NatsTransport:
         Raises:
             ValueError: *group* maps to the same consumer name as another
                 subscription of this transport.
-            ConnectionError: the connection closed for good.
+            TransportError: the connection closed for good (a ``ConnectionError``).
         """
         js = self._require()
         client = self._client
@@ -580,7 +659,7 @@ class NatsTransport:
                 state.requested = 0  # lost (a reconnect drops pull requests on the server)
             if not state.requested:
                 if client.is_closed:
-                    raise ConnectionError(
+                    raise TransportError(
                         f"the NATS connection to {self._url} is closed; subscription "
                         f"{group!r} stopped consuming"
                     )

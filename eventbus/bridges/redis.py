@@ -44,6 +44,7 @@ import uuid
 from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, final
+from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import anyio.abc
@@ -59,12 +60,14 @@ except ImportError as exc:
     ) from exc
 
 from .._events import Event
+from .._exceptions import TransportError
 from .._serialization import to_cloudevent
 from .._transport import Ack, Deliver
 from ._common import decode_message
 from ._redis_state import RedisState as RedisState
+from ._status import ConnectionTracker, TransportStatus
 
-__all__ = ["RedisStreamsTransport"]
+__all__ = ["RedisStreamsTransport", "TransportStatus"]
 
 logger = logging.getLogger("eventbus.bridges.redis")
 
@@ -87,6 +90,18 @@ def _validate_seconds(name: str, value: float) -> float:
             f"RedisStreamsTransport({name}=...) must be a number of seconds > 0, got {value!r}"
         )
     return float(value)
+
+
+def _safe_url(url: str) -> str:
+    """*url* without its password, for messages and status."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit(parts._replace(netloc=user + host))
 
 
 def _text(value: Any) -> str:
@@ -147,12 +162,24 @@ class RedisStreamsTransport:
             ``<host>-<pid>-<random>``, unique per transport. Two live
             transports must not share one.
         batch_size: how many entries one read takes at most.
+        publish_timeout: seconds :meth:`send` waits for Redis to store an
+            event before it fails with :class:`~eventbus.TransportError`.
         client_options: extra keyword arguments for
             ``redis.asyncio.Redis.from_url`` (password, TLS, timeouts). A
             ``socket_timeout`` must exceed the read's ``BLOCK`` time
-            (``min(2, claim_idle / 2)`` seconds).
+            (``min(2, claim_idle / 2)`` seconds). ``socket_connect_timeout``
+            defaults to 5 seconds.
+
+    During an outage, :meth:`send` raises :class:`~eventbus.TransportError`
+    (the client's exception chained) and consumers retry with backoff;
+    redis-py reconnects on the next command. :meth:`status` tells whether
+    the last command succeeded, how often the connection came back, and
+    the last error.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+       ``send`` and ``start`` raise :class:`~eventbus.TransportError`;
+       ``publish_timeout`` and :meth:`status` were added.
     """
 
     __slots__ = (
@@ -165,6 +192,8 @@ class RedisStreamsTransport:
         "_consumer",
         "_late",
         "_maxlen",
+        "_publish_timeout",
+        "_status",
         "_stream",
         "_unknown",
         "_url",
@@ -179,6 +208,7 @@ class RedisStreamsTransport:
         claim_idle: float = 30.0,
         consumer: str | None = None,
         batch_size: int = 16,
+        publish_timeout: float = 10.0,
         client_options: Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(url, str) or not url:
@@ -216,14 +246,19 @@ class RedisStreamsTransport:
         self._block_ms = max(1, int(min(_MAX_BLOCK, self._claim_idle / 2) * 1000))
         self._consumer = consumer if consumer is not None else _default_consumer()
         self._batch_size = batch_size
-        self._client_options: dict[str, Any] = dict(client_options or {})
+        self._publish_timeout = _validate_seconds("publish_timeout", publish_timeout)
+        self._client_options: dict[str, Any] = {
+            "socket_connect_timeout": 5.0,
+            **(client_options or {}),
+        }
+        self._status = ConnectionTracker("redis", _safe_url(url))
         self._client: redis.asyncio.Redis | None = None
         self._late: list[tuple[str, EntryId]] = []  # (group, id) acked after their consumer stopped
         self._unknown: set[tuple[str, str]] = set()  # (group, event type) already warned about
 
     def __repr__(self) -> str:
         return (
-            f"RedisStreamsTransport({self._url!r}, stream={self._stream!r}, "
+            f"RedisStreamsTransport({self._status.url!r}, stream={self._stream!r}, "
             f"consumer={self._consumer!r})"
         )
 
@@ -237,6 +272,21 @@ class RedisStreamsTransport:
         """This transport's consumer name within each group."""
         return self._consumer
 
+    def status(self) -> TransportStatus:
+        """The connection's state: working or not, reconnections, the last error.
+
+        .. versionadded:: 0.2
+        """
+        return self._status.snapshot()
+
+    def _failed(self, exc: BaseException) -> None:
+        self._status.down(exc)
+
+    def _worked(self) -> None:
+        if not self._status.connected and self._client is not None:
+            self._status.up(again=True)
+            logger.info("Redis at %s answers again", self._status.url)
+
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -245,7 +295,7 @@ class RedisStreamsTransport:
         Raises:
             RuntimeError: already started, not running on asyncio, or the
                 server is older than Redis 6.2.
-            ConnectionError: Redis could not be reached.
+            TransportError: Redis could not be reached (a ``ConnectionError``).
         """
         if self._client is not None:
             raise RuntimeError("this RedisStreamsTransport is already started; use one per Bus")
@@ -260,9 +310,11 @@ class RedisStreamsTransport:
             info = await client.info("server")
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
             await self._close_quietly(client)
-            raise ConnectionError(
-                f"RedisStreamsTransport could not reach Redis at {self._url}: {exc}"
-            ) from None
+            self._status.down(exc)
+            raise TransportError(
+                f"RedisStreamsTransport could not reach Redis at {self._status.url}: {exc}; "
+                "is redis-server running and reachable?"
+            ) from exc
         except BaseException:
             await self._close_quietly(client)
             raise
@@ -274,6 +326,7 @@ class RedisStreamsTransport:
                 "RedisStreamsTransport needs Redis 6.2 or later (XAUTOCLAIM)"
             )
         self._client = client
+        self._status.up()
 
     async def aclose(self) -> None:
         """Send the acknowledgements still due, then disconnect.
@@ -284,6 +337,7 @@ class RedisStreamsTransport:
         client, self._client = self._client, None
         if client is None:
             return
+        self._status.connected = False
         with anyio.move_on_after(_CLOSE_TIMEOUT, shield=True):
             late, self._late = self._late, []
             by_group: dict[str, list[EntryId]] = {}
@@ -316,14 +370,28 @@ class RedisStreamsTransport:
 
         Raises:
             SerializationError: a field cannot be encoded as JSON.
-            redis.exceptions.RedisError: Redis did not store it. Redis has
-                no publish deduplication: a retry after a lost reply may
-                store the event twice (handlers see it twice; see
-                ``eventbus.idempotent``).
+            TransportError: Redis did not store it within
+                ``publish_timeout`` (unreachable, loading, refused); the
+                client's exception is chained. Redis has no publish
+                deduplication: a retry after a lost reply may store the
+                event twice (handlers see it twice; see ``eventbus.idempotent``).
         """
         client = self._require()
         payload = json.dumps(to_cloudevent(event), separators=(",", ":"))
-        await client.xadd(self._stream, {FIELD: payload}, maxlen=self._maxlen, approximate=True)
+        try:
+            with anyio.fail_after(self._publish_timeout):
+                await client.xadd(
+                    self._stream, {FIELD: payload}, maxlen=self._maxlen, approximate=True
+                )
+        except (redis.exceptions.RedisError, OSError, TimeoutError) as exc:
+            self._failed(exc)
+            raise TransportError(
+                f"RedisStreamsTransport could not append {type(event).event_type()} event "
+                f"{event.id} to stream {self._stream!r} at {self._status.url}: "
+                f"{str(exc) or type(exc).__name__}; Redis may be down, loading or unreachable "
+                "(the connection is made again on the next command)"
+            ) from exc
+        self._worked()
 
     # -- consuming ---------------------------------------------------------------------
 
@@ -440,10 +508,11 @@ class RedisStreamsTransport:
                 OSError,
             ) as exc:
                 if self._client is not client:
-                    raise ConnectionError(
-                        f"the Redis client for {self._url} was closed; subscription {group!r} "
-                        "stopped consuming"
+                    raise TransportError(
+                        f"the Redis client for {self._status.url} was closed; subscription "
+                        f"{group!r} stopped consuming"
                     ) from exc
+                self._failed(exc)
                 backoff = min(_MAX_BACKOFF, max(0.1, backoff * 2))
                 logger.warning(
                     "reading Redis stream %r for group %r failed (%s); retrying in %.1fs",
@@ -455,6 +524,7 @@ class RedisStreamsTransport:
                 await anyio.sleep(backoff)
                 continue
             backoff = 0.0
+            self._worked()
             for entry_id, _ in entries:
                 state.unacked.add(entry_id)
             state.undelivered.extend(entries)

@@ -1,0 +1,245 @@
+"""Worker processes over a real broker: drain on SIGTERM, several workers sharing a subscription."""
+
+from __future__ import annotations
+
+import os
+import signal
+import textwrap
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from pathlib import Path
+
+import anyio
+import attrs
+import pytest
+from _worker_process import run_worker
+
+from eventbus import Bus, Event, Transport
+
+APP = """
+import os
+import time
+
+import attrs
+from eventbus import Bus, Event
+
+
+@attrs.frozen
+class Job(Event, type_name="tests.worker.Job"):
+    n: int
+    key: str = ""
+
+
+def transport():
+    kind, url, stream = os.environ["EB_TRANSPORT"], os.environ["EB_URL"], os.environ["EB_STREAM"]
+    if kind == "nats":
+        from eventbus.bridges.nats import NatsTransport
+
+        return NatsTransport(url, stream=stream, subject_prefix=stream.lower(), ack_wait=1.0)
+    if kind == "redis":
+        from eventbus.bridges.redis import RedisStreamsTransport
+
+        return RedisStreamsTransport(url, stream=stream, claim_idle=1.0)
+    from eventbus.bridges.mqtt import MqttTransport
+
+    return MqttTransport(url, topic_prefix=stream)
+
+
+OUT = os.environ["EB_OUT"]
+DELAY = float(os.environ.get("EB_DELAY", "0"))
+
+
+def record(line: str) -> None:
+    with open(OUT, "a") as out:
+        out.write(line + "\\n")
+        out.flush()
+
+
+def make() -> Bus:
+    bus = Bus(transport=transport())
+
+    def handle(event: Job) -> None:
+        record(f"start {event.n}")
+        time.sleep(DELAY)
+        record(f"done {event.n}")
+
+    bus.subscribe(Job, handle, name="jobs")
+    return bus
+
+
+def shared() -> Bus:
+    # each handled event is one line "n key" in this process's own file, written unbuffered
+    bus = Bus(transport=transport())
+    fd = os.open(os.path.join(OUT, f"{os.getpid()}.txt"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+
+    async def handle(event: Job) -> None:
+        os.write(fd, f"{event.n} {event.key}\\n".encode())
+
+    bus.subscribe(Job, handle, name="shared", concurrency=4)
+    return bus
+"""
+
+
+@attrs.frozen
+class Job(Event, type_name="tests.worker.Job"):
+    n: int
+    key: str = ""
+
+
+def _nats(url: str, stream: str) -> AbstractAsyncContextManager[Transport]:
+    from eventbus.bridges.nats import NatsTransport
+
+    @asynccontextmanager
+    async def make() -> AsyncIterator[Transport]:
+        import nats
+
+        try:
+            yield NatsTransport(url, stream=stream, subject_prefix=stream.lower(), ack_wait=1.0)
+        finally:
+            client = await nats.connect(url)
+            with suppress(Exception):  # already gone
+                await client.jetstream().delete_stream(stream)
+            await client.close()
+
+    return make()
+
+
+def _redis(url: str, stream: str) -> AbstractAsyncContextManager[Transport]:
+    from eventbus.bridges.redis import RedisStreamsTransport
+
+    @asynccontextmanager
+    async def make() -> AsyncIterator[Transport]:
+        import redis.asyncio
+
+        try:
+            yield RedisStreamsTransport(url, stream=stream, claim_idle=1.0)
+        finally:
+            client = redis.asyncio.Redis.from_url(url)
+            await client.delete(stream)
+            await client.aclose()
+
+    return make()
+
+
+BROKERS: dict[str, Callable[[str, str], AbstractAsyncContextManager[Transport]]] = {
+    "nats": _nats,
+    "redis": _redis,
+}
+
+
+@pytest.fixture(params=["nats", "redis"])
+def broker(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """(kind, url) of a broker on loopback."""
+    kind: str = request.param
+    return kind, request.getfixturevalue(f"{kind}_url")
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Path:
+    (tmp_path / "app.py").write_text(textwrap.dedent(APP))
+    return tmp_path
+
+
+def lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+async def wait_for_line(path: Path, line: str, limit: float = 20) -> None:
+    """Poll the worker's output file until *line* is in it."""
+    with anyio.fail_after(limit):
+        while line not in lines(path):  # noqa: ASYNC110 - another process writes the file
+            await anyio.sleep(0.02)
+
+
+@pytest.mark.integration
+async def test_sigterm_lets_the_running_handler_finish(
+    broker: tuple[str, str], app: Path, tmp_path: Path
+) -> None:
+    """A worker signalled mid-handler finishes the event, acknowledges it and exits 0."""
+    kind, url = broker
+    stream = f"EBWORKER_{os.urandom(4).hex()}"
+    out = tmp_path / "out.txt"
+    env = {"EB_TRANSPORT": kind, "EB_URL": url, "EB_STREAM": stream, "EB_OUT": str(out)}
+    async with (
+        BROKERS[kind](url, stream) as transport,
+        run_worker("app:make", cwd=app, env={**env, "EB_DELAY": "0.5"}) as worker,
+        Bus(transport=transport) as bus,
+    ):
+        await worker.wait_for("started")
+        await bus.publish(Job(1))
+        await wait_for_line(out, "start 1")
+        worker.signal(signal.SIGTERM)
+        assert await worker.wait() == 0
+        assert lines(out) == ["start 1", "done 1"]
+        assert await transport.pending("jobs") == 0
+
+
+EVENTS = 10_000
+KEYS = 50
+PUBLISHERS = 32
+
+
+def handled(directory: Path) -> dict[str, list[int]]:
+    """What each worker process recorded: pid -> event numbers, in the order handled."""
+    out: dict[str, list[int]] = {}
+    for path in directory.glob("*.txt"):
+        numbers = []
+        for line in path.read_text().splitlines():
+            if line.count(" ") == 1 and line.split(" ")[0].isdigit():
+                numbers.append(int(line.split(" ")[0]))
+        out[path.stem] = numbers
+    return out
+
+
+@pytest.mark.integration
+async def test_three_workers_one_killed_every_event_handled(
+    broker: tuple[str, str], app: Path, tmp_path: Path
+) -> None:
+    """3 workers share a subscription; one is SIGKILLed mid-run; all 10,000 events are handled."""
+    kind, url = broker
+    stream = f"EBSHARED_{os.urandom(4).hex()}"
+    results = tmp_path / "results"
+    results.mkdir()
+    env = {"EB_TRANSPORT": kind, "EB_URL": url, "EB_STREAM": stream, "EB_OUT": str(results)}
+    async with (
+        BROKERS[kind](url, stream) as transport,
+        run_worker("app:shared", cwd=app, env=env) as first,
+        run_worker("app:shared", cwd=app, env=env) as second,
+        run_worker("app:shared", cwd=app, env=env) as third,
+        Bus(transport=transport) as bus,
+    ):
+        for worker in (first, second, third):
+            await worker.wait_for("started")
+        numbers = iter(range(EVENTS))
+
+        async def publisher() -> None:
+            for n in numbers:
+                await bus.publish(Job(n, key=f"k{n % KEYS}"))
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(PUBLISHERS):
+                tg.start_soon(publisher)
+            with anyio.fail_after(30):
+                while len(handled(results).get(str(first.process.pid), [])) < 200:  # noqa: ASYNC110
+                    await anyio.sleep(0.02)
+            first.signal(signal.SIGKILL)
+        with anyio.fail_after(45):
+            while True:
+                seen = {n for numbers_of in handled(results).values() for n in numbers_of}
+                if len(seen) == EVENTS:
+                    break
+                await anyio.sleep(0.1)
+        for worker in (second, third):
+            worker.signal(signal.SIGTERM)
+        assert await first.wait() == -signal.SIGKILL
+        assert await second.wait() == 0
+        assert await third.wait() == 0
+    by_process = handled(results)
+    counts: dict[int, int] = {}
+    for numbers_of in by_process.values():
+        for n in numbers_of:
+            counts[n] = counts.get(n, 0) + 1
+    assert sorted(counts) == list(range(EVENTS))
+    duplicates = sum(count - 1 for count in counts.values())
+    print(f"{kind}: {EVENTS} events, {len(by_process)} processes, {duplicates} duplicates")
+    assert all(len(numbers_of) > 0 for numbers_of in by_process.values())
