@@ -37,8 +37,7 @@ if __package__ in (None, "") and str(Path(__file__).resolve().parents[1]) not in
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 from eventbus import ObjectCreated
-from eventbus._pattern import Pattern
-from eventbus._pattern_index import PatternIndex
+from eventbus.patterns import Pattern, PatternIndex
 
 perf_counter = time.perf_counter
 

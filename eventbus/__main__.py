@@ -10,7 +10,7 @@ __all__ = ["main"]
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from ._demo import main as demo
+    from .demo import main as demo
 
     return demo()
 

@@ -23,7 +23,6 @@ import attrs
 from ._events import Event
 from ._exceptions import error_info
 from ._retry import DeadLetterCondition
-from ._sqlite import to_us
 
 if TYPE_CHECKING:
     from ._bus import Bus
@@ -210,10 +209,10 @@ class _Filter:
                 params.append(value)
         if self.since is not None:
             clauses.append("last_failure_us >= ?")
-            params.append(to_us(self.since))
+            params.append(_to_us(self.since))
         if self.until is not None:
             clauses.append("last_failure_us < ?")
-            params.append(to_us(self.until))
+            params.append(_to_us(self.until))
         return (" AND ".join(clauses) or "1"), params
 
 
@@ -499,5 +498,7 @@ def _check_limit(limit: int | None) -> None:
         raise ValueError(f"query(limit=...) must be an int >= 0 or None, got {limit!r}")
 
 
-# The durable sink lives in its own module; it is re-exported here for convenience.
-from ._deadletter_sqlite import SqliteDeadLetters as SqliteDeadLetters  # noqa: E402
+def _to_us(moment: datetime) -> int:
+    """Microseconds since the epoch (what the SQLite sink stores), without importing sqlite3."""
+    delta = moment.astimezone(UTC) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, final
 
-from ._pattern import Pattern
-from ._pattern_index import PatternIndex
+from .patterns import Pattern, PatternIndex
 
 if TYPE_CHECKING:
     from ._events import Event

@@ -1,4 +1,7 @@
-"""The :class:`Event` envelope and the registry of event types by stable name."""
+"""The :class:`Event` envelope, the registry of event types by stable name, and
+the built-in events the core itself must know: :class:`LogRecord` (what a
+stream source delivers) and :class:`ScheduledEvent` (what ``bus.schedule``
+publishes)."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ import attrs
 
 from ._exceptions import SerializationError
 
-__all__ = ["Event", "event_class", "registered_event_types"]
+__all__ = ["Event", "LogRecord", "ScheduledEvent", "event_class", "registered_event_types"]
 
 _REGISTRY: dict[str, type[Event]] = {}
 
@@ -139,3 +142,43 @@ def event_class(type_name: str) -> type[Event]:
 def registered_event_types() -> dict[str, type[Event]]:
     """A snapshot of every registered event type, by type name."""
     return dict(_REGISTRY)
+
+
+# -- built-in events the core must know -------------------------------------------------
+
+
+@attrs.frozen
+class LogRecord(Event, type_name="eventbus.LogRecord"):
+    """A record appended to a partitioned log (a Kinesis record).
+
+    A record appended to a :class:`~eventbus.Log` has the stable id
+    ``<log>:shardId-<partition, 12 digits>:<sequence number>``, the bus
+    clock's time of the append, and ``source`` ``eventbus.logs/<log>``.
+
+    Attributes:
+        log: the log (stream) name.
+        partition_key: the key that chose the partition; order is kept per key.
+        sequence_number: increasing within the partition.
+        data: the record's payload, as bytes.
+        partition: the partition (shard) index.
+    """
+
+    log: str
+    partition_key: str
+    sequence_number: int
+    data: bytes
+    partition: int = 0
+
+
+@attrs.frozen
+class ScheduledEvent(Event, type_name="eventbus.ScheduledEvent"):
+    """A schedule fired (an EventBridge ``Scheduled Event``).
+
+    Attributes:
+        rule: the schedule's name.
+        scheduled_time: when the fire was due (aware, UTC); ``time`` is when
+            it was actually emitted, which can be later after a pause.
+    """
+
+    rule: str
+    scheduled_time: datetime

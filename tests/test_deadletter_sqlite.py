@@ -29,7 +29,8 @@ from eventbus import (
     NoRetry,
     SerializationError,
 )
-from eventbus._deadletter import SqliteDeadLetters, UndecodableEvent
+from eventbus._deadletter import UndecodableEvent
+from eventbus._deadletter_sqlite import SqliteDeadLetters
 from eventbus.testing._clock import _wait_all_tasks_blocked as settle
 
 TESTS = Path(__file__).resolve().parent
@@ -540,7 +541,7 @@ CHILD = textwrap.dedent(
     from _dlq_events import Charge
 
     from eventbus import Bus, NoRetry
-    from eventbus._deadletter import SqliteDeadLetters
+    from eventbus._deadletter_sqlite import SqliteDeadLetters
 
 
     async def billing(event: Charge) -> None:

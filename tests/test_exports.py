@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import types
 import typing
 
@@ -47,11 +48,15 @@ CORE_NAMES = {
 
 
 def _public_names(module: types.ModuleType) -> set[str]:
-    """Public module-level names, leaving out modules (submodules and imports)."""
+    """Public module-level names, leaving out modules (submodules and imports).
+
+    Read through ``dir()`` and ``getattr``: the package loads its names on
+    first use, so ``vars()`` holds only those touched so far.
+    """
     return {
         name
-        for name, value in vars(module).items()
-        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+        for name in dir(module)
+        if not name.startswith("_") and not isinstance(getattr(module, name), types.ModuleType)
     }
 
 
@@ -152,3 +157,28 @@ def test_unknown_attributes_still_raise() -> None:
     """The lazy bridge lookup does not hide typos."""
     with pytest.raises(AttributeError, match="no attribute 'Buss'"):
         eventbus.Buss  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_dir_lists_every_name_before_it_is_loaded() -> None:
+    """``dir(eventbus)`` lists all of __all__ in a fresh interpreter, where nothing is loaded yet."""
+    import subprocess
+    import sys
+
+    code = (
+        "import eventbus\n"
+        "assert set(eventbus.__all__) <= set(dir(eventbus)), 'missing from dir()'\n"
+        "assert 'Bus' not in vars(eventbus), 'Bus loaded by import eventbus'\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("name", sorted(eventbus.__all__))
+def test_every_name_is_the_object_its_module_defines(name: str) -> None:
+    """``eventbus.X`` is the very object of the module that defines X (lazy loading resolves it)."""
+    module = importlib.import_module(eventbus._EXPORTS[name], "eventbus")
+    assert getattr(eventbus, name) is getattr(module, name)

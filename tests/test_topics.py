@@ -180,7 +180,7 @@ async def test_topic_subscribe_passes_options_and_an_extra_where() -> None:
 
 async def test_patterns_filter_attributes_and_bodies() -> None:
     """EventBridge-style patterns match attributes (numeric, prefix) and JSON bodies."""
-    pattern_module = pytest.importorskip("eventbus._pattern")
+    pattern_module = pytest.importorskip("eventbus.patterns")
     big_refunds: list[TopicMessage] = []
     paid: list[TopicMessage] = []
     via_predicate: list[TopicMessage] = []
@@ -210,7 +210,7 @@ async def test_patterns_filter_attributes_and_bodies() -> None:
 
 async def test_bus_where_patterns_select_on_attributes() -> None:
     """bus.subscribe(where={"attributes": ...}) filters topic messages once patterns are wired in."""
-    pytest.importorskip("eventbus._pattern")
+    pytest.importorskip("eventbus.patterns")
     got: list[TopicMessage] = []
     async with running() as (bus, _):
         try:

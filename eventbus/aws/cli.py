@@ -41,7 +41,7 @@ from .._bus import Bus
 from .._context import Context
 from .._events import Event
 from .._exceptions import EventBusError, error_info
-from .._subscription import inspect_handler
+from .._subscribe import inspect_handler
 from ._cognito_events import UserPoolTrigger
 from ._handler import MAX_TIMEOUT, LambdaContext, item_identifiers
 from ._lambda import from_lambda_event, to_lambda_event

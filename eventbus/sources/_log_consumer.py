@@ -41,8 +41,8 @@ from ._log_store import Loaded
 
 if TYPE_CHECKING:
     from .._bus import Bus
+    from .._events import LogRecord
     from .._subscription import Subscription
-    from .logs import LogRecord
 
 __all__ = ["Consumer", "Lane", "SaveCheckpoints"]
 

@@ -31,8 +31,8 @@ from .._retry import DeadLetterCondition, GiveUp
 from ._log_records import RecordExpired, Rejected
 
 if TYPE_CHECKING:
+    from .._events import LogRecord
     from ._log_consumer import Consumer
-    from .logs import LogRecord
 
 __all__ = ["deliver"]
 

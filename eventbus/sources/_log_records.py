@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Final, final
 from .._exceptions import RecordExpired
 
 if TYPE_CHECKING:
+    from .._events import LogRecord
     from .._subscription import Subscription
-    from .logs import LogRecord
 
 __all__ = [
     "MAX_PARTITIONS",

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Final, NamedTuple, Protocol, TypeAlias, final
 from ._log_records import from_micros, to_micros
 
 if TYPE_CHECKING:
-    from .logs import LogRecord
+    from .._events import LogRecord
 
 __all__ = ["Loaded", "LogStore", "MemoryLogStore", "RecordFactory", "SqliteLogStore"]
 

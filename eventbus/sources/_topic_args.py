@@ -140,7 +140,7 @@ def compile_filter(policy: object, scope: str) -> Callable[[Any], bool]:
         raise ValueError(f"filter_scope must be 'attributes' or 'body', got {scope!r}")
     test: Callable[[Any], bool]
     if isinstance(policy, Mapping):
-        from .._pattern import Pattern
+        from ..patterns import Pattern
 
         test = Pattern(dict(policy)).matches
     elif callable(policy):

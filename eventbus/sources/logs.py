@@ -21,9 +21,8 @@ from typing import TYPE_CHECKING, Final, TypeAlias, final
 import anyio
 import anyio.abc
 import anyio.to_thread
-import attrs
 
-from .._events import Event
+from .._events import LogRecord
 from .._exceptions import BusClosed
 from ._log_consumer import Consumer
 from ._log_records import (
@@ -49,29 +48,6 @@ DEFAULT_RETENTION: Final = 24 * 3600.0  # seconds, as Kinesis keeps records by d
 
 LogData: TypeAlias = bytes | bytearray | memoryview | str
 """A record's payload as given to :meth:`Log.append`: bytes-like, or text (stored as UTF-8)."""
-
-
-@attrs.frozen
-class LogRecord(Event, type_name="eventbus.LogRecord"):
-    """A record appended to a partitioned log (a Kinesis record).
-
-    A record appended to a :class:`Log` has the stable id
-    ``<log>:shardId-<partition, 12 digits>:<sequence number>``, the bus
-    clock's time of the append, and ``source`` ``eventbus.logs/<log>``.
-
-    Attributes:
-        log: the log (stream) name.
-        partition_key: the key that chose the partition; order is kept per key.
-        sequence_number: increasing within the partition.
-        data: the record's payload, as bytes.
-        partition: the partition (shard) index.
-    """
-
-    log: str
-    partition_key: str
-    sequence_number: int
-    data: bytes
-    partition: int = 0
 
 
 @final

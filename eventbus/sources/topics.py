@@ -241,7 +241,7 @@ class Topic:
             raise ValueError(f"filter_scope must be 'attributes' or 'body', got {filter_scope!r}")
         if where is not None:
             if isinstance(where, Mapping):
-                from .._pattern import Pattern
+                from ..patterns import Pattern
 
                 tests.append(Pattern(dict(where)).matches)
             elif callable(where):

@@ -15,7 +15,7 @@ from typing import Any, Final, TypeAlias, final
 import attrs
 
 from .._events import Event
-from .._pattern import Pattern
+from ..patterns import Pattern
 from ._payload import Payload, payload
 
 __all__ = ["EventFilter", "Where", "describe_event", "summarize_types"]

@@ -18,24 +18,23 @@ left in the same one.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncIterator, Generator, Mapping
-from typing import Any, Final, final
+from typing import TYPE_CHECKING, Any, Final, final
 
-import anyio
 import pytest
 
-from .._bus import Bus
-from .._clock import Clock
-from ._clock import FakeClock, _wait_all_tasks_blocked
-from ._recording import (
-    attach_fixture_state,
-    describe_letter,
-    detach_fixture_state,
-    pop_default_bus,
-    push_default_bus,
-)
+if TYPE_CHECKING:
+    import asyncio
+
+    from .._bus import Bus
+    from .._clock import Clock
+    from ._clock import FakeClock
+
+# Every pytest session of an environment with eventbus installed loads this
+# plugin: it imports the bus and the testing kit only inside the fixtures
+# that use them, never at session start.
 
 __all__: list[str] = []
 
@@ -103,6 +102,8 @@ def fake_clock() -> FakeClock:
     (see ``eventbus_clock``): ``await fake_clock.advance(60)`` then fires a
     minute of retries, timeouts and schedules at once.
     """
+    from ._clock import FakeClock
+
     return FakeClock()
 
 
@@ -179,6 +180,8 @@ def bus(
 
 def _make_default(request: pytest.FixtureRequest, started: Bus) -> None:
     """Let ``capture(EventType)`` / ``expect(EventType)`` find this test's bus."""
+    from ._recording import pop_default_bus, push_default_bus
+
     push_default_bus(started)
     request.addfinalizer(lambda: pop_default_bus(started))
 
@@ -190,6 +193,11 @@ async def _bus_lifecycle(
     eventbus_options: Mapping[str, Any],
 ) -> AsyncIterator[Bus]:
     """Start the ``bus`` fixture's bus, then drain, stop and check it at teardown."""
+    import anyio
+
+    from .._bus import Bus
+    from ._recording import attach_fixture_state, detach_fixture_state
+
     options = dict(eventbus_options)
     if eventbus_clock is not None:
         given = options.get("clock")
@@ -281,8 +289,11 @@ class _BusHost:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        aio = sys.modules.get("asyncio")  # not imported: not running on asyncio
         try:
-            loop = asyncio.get_running_loop()
+            if aio is None:
+                raise RuntimeError
+            loop = aio.get_running_loop()
         except RuntimeError:  # not asyncio
             await self._bus.__aenter__()
             return
@@ -341,6 +352,10 @@ def _outstanding(bus: Bus) -> str:
 
 async def _settle(bus: Bus, limit: float) -> str | None:
     """Wait for *bus* to drain; return why it cannot, or None once it has."""
+    import anyio
+
+    from ._clock import FakeClock, _wait_all_tasks_blocked
+
     clock = bus.clock
     if isinstance(clock, FakeClock):
         await _wait_all_tasks_blocked()
@@ -367,6 +382,8 @@ async def _settle(bus: Bus, limit: float) -> str | None:
 
 
 def _letters_message(letters: list[Any]) -> str:
+    from ._recording import describe_letter
+
     lines = [f"the bus dead-lettered {len(letters)} event(s) that the test did not expect:"]
     lines.extend(f"  - {describe_letter(letter)}" for letter in letters[:_MAX_LISTED])
     if len(letters) > _MAX_LISTED:

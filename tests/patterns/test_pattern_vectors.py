@@ -15,7 +15,7 @@ import pytest
 from eventbus import Pattern, PatternError
 
 _DATA = json.loads(
-    (Path(__file__).parent / "data" / "vectors" / "eventbridge_patterns.json").read_text()
+    (Path(__file__).parent.parent / "data" / "vectors" / "eventbridge_patterns.json").read_text()
 )
 _CASES: list[list[Any]] = _DATA["cases"]
 

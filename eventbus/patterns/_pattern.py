@@ -29,7 +29,7 @@ its explanations), ``_pattern_operators`` (one compiler per operator),
 ``_pattern_compile`` (a spec into a tree), ``_pattern_complexity``
 (EventBridge's limit on wildcards), ``_pattern_codegen`` (the generated
 code) and ``_pattern_bind`` (the field checks of :meth:`Pattern.bind`). This module holds :class:`Pattern` itself and the two
-helpers :mod:`eventbus._pattern_index` relies on.
+helpers :mod:`eventbus.patterns._index` relies on.
 """
 
 from __future__ import annotations
@@ -40,16 +40,16 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, final
 
-from ._exceptions import PatternError
-from ._pattern_bind import _check_body, _ObjectShape, _shape_of
-from ._pattern_codegen import _dispatcher
-from ._pattern_compile import _compile_body, _parse_json, _plain
-from ._pattern_complexity import check_wildcard_complexity
-from ._pattern_operators import NUMERIC_LIMIT as NUMERIC_LIMIT
-from ._pattern_operators import NUMERIC_PLACES as NUMERIC_PLACES
-from ._pattern_operators import OPERATORS as OPERATORS
-from ._pattern_tree import _Body, _explain_containers, _Nested, _Or, _Test
-from ._pattern_values import (
+from .._exceptions import PatternError
+from ._bind import _check_body, _ObjectShape, _shape_of
+from ._codegen import _dispatcher
+from ._compile import _compile_body, _parse_json, _plain
+from ._complexity import check_wildcard_complexity
+from ._operators import NUMERIC_LIMIT as NUMERIC_LIMIT
+from ._operators import NUMERIC_PLACES as NUMERIC_PLACES
+from ._operators import OPERATORS as OPERATORS
+from ._tree import _Body, _explain_containers, _Nested, _Or, _Test
+from ._values import (
     _ARRAY,
     _EMPTY,
     _MISSING,
@@ -276,7 +276,7 @@ def exact_anchor(pattern: Pattern) -> tuple[tuple[str, ...], frozenset[object]] 
     Returns the path of keys to the field (through nested objects, never
     through ``$or``) and the canonical values, or None. Any document the
     pattern matches has, at that path, a leaf whose canonical form is in the
-    set; :class:`~eventbus._pattern_index.PatternIndex` relies on it.
+    set; :class:`~eventbus.patterns.PatternIndex` relies on it.
     """
     found: list[tuple[tuple[str, ...], frozenset[object]]] = []
     todo: list[tuple[tuple[str, ...], _Body]] = [((), pattern._body)]

@@ -18,7 +18,7 @@ from eventbus import (
     TableChange,
     TopicMessage,
 )
-from eventbus._pattern import Pattern
+from eventbus.patterns import Pattern
 
 
 @attrs.frozen

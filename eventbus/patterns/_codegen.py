@@ -15,8 +15,8 @@ import keyword
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from ._pattern_tree import _Body, _Leaf, _Or, _Test
-from ._pattern_values import _MISSING, _dotted, _object_fields
+from ._tree import _Body, _Leaf, _Or, _Test
+from ._values import _MISSING, _dotted, _object_fields
 
 _COMPARE_SOURCE: Final = {"<": "<", "<=": "<=", "=": "==", ">": ">", ">=": ">="}
 

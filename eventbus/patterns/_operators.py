@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final
 
-from ._exceptions import PatternError
-from ._pattern_tree import _Alt, _any_test, _never, _Test
-from ._pattern_values import _canon, _did_you_mean, _is_number, _render
+from .._exceptions import PatternError
+from ._tree import _Alt, _any_test, _never, _Test
+from ._values import _canon, _did_you_mean, _is_number, _render
 
 #: The operators, in the order error messages list them.
 OPERATORS: Final = (

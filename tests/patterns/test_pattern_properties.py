@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eventbus import ObjectCreated
-from eventbus._pattern import Pattern
+from eventbus.patterns import Pattern
 
 KEYS = ["a", "b", "detail", "state", "size", "key", "ip", "tags", "n"]
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from eventbus import EventBusError, PatternError
-from eventbus._pattern import Pattern
+from eventbus.patterns import Pattern
 
 
 def rejects(spec: Any, message: str) -> PatternError:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, final
 
-from ._pattern_values import (
+from ._values import (
     _ARRAY,
     _MISSING,
     _OBJECT,

@@ -14,10 +14,10 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from ._exceptions import PatternError
-from ._pattern_operators import _OPERATOR_COMPILERS, OPERATORS, _finite
-from ._pattern_tree import _Alt, _Body, _Field, _Leaf, _Nested, _Or, _Test
-from ._pattern_values import _ROOT, _canon, _did_you_mean, _join, _kind_name, _render
+from .._exceptions import PatternError
+from ._operators import _OPERATOR_COMPILERS, OPERATORS, _finite
+from ._tree import _Alt, _Body, _Field, _Leaf, _Nested, _Or, _Test
+from ._values import _ROOT, _canon, _did_you_mean, _join, _kind_name, _render
 
 
 def _parse_json(text: str) -> object:

@@ -23,9 +23,9 @@ from typing import Any, Final, Literal, final
 
 import attrs
 
-from ._exceptions import PatternError
-from ._pattern_tree import _Body, _Nested, _Or
-from ._pattern_values import _NOT_ARRAYS, _did_you_mean, _Sentinel
+from .._exceptions import PatternError
+from ._tree import _Body, _Nested, _Or
+from ._values import _NOT_ARRAYS, _did_you_mean, _Sentinel
 
 
 @final

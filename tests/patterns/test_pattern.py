@@ -21,7 +21,7 @@ from eventbus import (
     TableChange,
     TopicMessage,
 )
-from eventbus._pattern import Pattern
+from eventbus.patterns import Pattern
 
 # An instance state-change event in EventBridge's envelope, used across the module.
 EC2_EVENT: dict[str, Any] = {

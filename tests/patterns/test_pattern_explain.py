@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from eventbus import LogRecord, ObjectCreated
-from eventbus._pattern import Pattern
+from eventbus.patterns import Pattern
 
 
 def explain(spec: dict[str, Any], document: object) -> str | None:

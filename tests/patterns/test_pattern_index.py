@@ -10,8 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from eventbus import ObjectCreated, PatternError
-from eventbus._pattern import Pattern
-from eventbus._pattern_index import PatternIndex
+from eventbus.patterns import Pattern, PatternIndex
 
 
 def test_match_returns_matching_keys_in_insertion_order() -> None:

@@ -21,10 +21,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
-from ._exceptions import PatternError
-from ._pattern_compile import _expand_dotted
-from ._pattern_operators import _parse_wildcard
-from ._pattern_values import _ROOT, _join
+from .._exceptions import PatternError
+from ._compile import _expand_dotted
+from ._operators import _parse_wildcard
+from ._values import _ROOT, _join
 
 __all__ = ["MAX_WILDCARD_COMPLEXITY", "check_wildcard_complexity"]
 

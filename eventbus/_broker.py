@@ -1,0 +1,94 @@
+"""A bus over a broker: publishing through a :class:`~eventbus.Transport`, and consuming.
+
+With a broker transport, ``publish`` stores the event on the broker and
+each subscription's consumer (its name is the consumer group) takes events
+back from it, enqueues the ones it matches, and acknowledges each once it
+settles -- so a crashed process's events are delivered again.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import anyio
+import anyio.abc
+
+from ._events import Event
+from ._lifecycle import BusLifecycle
+from ._publishing import Receipt
+from ._subscription import Subscription
+from ._transport import Ack
+
+__all__ = ["BusBroker"]
+
+
+class BusBroker(BusLifecycle):
+    """The broker side of a :class:`~eventbus.Bus` (a part of it)."""
+
+    __slots__ = ()
+
+    async def _send(self, event: Event) -> Receipt:
+        """Publish through the broker: stored there, then delivered by the consumers."""
+        assert self.transport is not None
+        while self._registering:  # subscriptions made while running: their groups first
+            if self._registered is None:
+                self._registered = anyio.Event()
+            await self._registered.wait()
+        await self.transport.send(event)
+        plan = self._router.plan(type(event))
+        names = plan.names + tuple(s.name for s in plan.filtered if _matches_quietly(s, event))
+        return Receipt(event.id, names)
+
+    async def _register_consumer(self, sub: Subscription) -> None:
+        assert self._tg is not None
+        try:
+            await self._tg.start(self._consume, sub)
+        finally:
+            self._registering -= 1
+            if not self._registering and self._registered is not None:
+                self._registered.set()
+                self._registered = None
+
+    async def _consume(
+        self,
+        sub: Subscription,
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Run the broker consumer of *sub* (its name is the consumer group)."""
+        assert self.transport is not None
+        stopped = anyio.Event()
+        try:
+            with anyio.CancelScope() as scope:
+                self._consumers[sub.name] = (scope, stopped)
+                await self.transport.consume(
+                    sub.name, functools.partial(self._deliver_remote, sub), task_status=task_status
+                )
+        finally:
+            stopped.set()
+
+    async def _deliver_remote(self, sub: Subscription, event: Event, ack: Ack) -> None:
+        """Accept an event the broker delivered to *sub*'s group; ack once it settles."""
+        if not isinstance(event, sub.event_types):
+            ack()  # the group sees every event; this one is not for the subscription
+            return
+        try:
+            matched = sub.contains(event)
+        except Exception as exc:
+            sub.register_ack(event, ack)
+            self._reject(sub, event, exc, "NotRetryable")
+            return
+        if not matched:
+            ack()
+            return
+        sub.register_ack(event, ack)
+        if not sub.offer(event):
+            await sub.wait_for_room()
+            sub.enqueue(event)
+
+
+def _matches_quietly(sub: Subscription, event: Event) -> bool:
+    try:
+        return sub.contains(event)
+    except Exception:
+        return True  # it will be dead-lettered there, so it does reach the subscription

@@ -1,0 +1,289 @@
+"""Publishing: routing an event to the subscriptions it matches, and invoking one.
+
+``publish`` routes through the :class:`~eventbus._dispatch.Router` (a type
+index, then the compiled ``where`` patterns) and enqueues on every matching
+subscription, waiting for room in FIFO order when a queue is full;
+``publish_nowait`` enqueues on all or none. ``Context.publish`` comes in
+through ``_publish_followup``, which counts chain depth and cuts loops.
+``invoke`` runs one subscription's handler synchronously (Lambda's
+``RequestResponse``); ``explain`` says why an event would or would not
+reach each subscription.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, Final, NamedTuple
+
+import anyio.from_thread
+
+from ._events import Event
+from ._exceptions import BusFull, InvocationError, LoopDetected
+from ._lifecycle import BusLifecycle, _State
+from ._retry import DeadLetterCondition
+from ._subscription import Subscription
+from .patterns import Pattern
+
+__all__ = ["BusPublishing", "Explanation", "Receipt", "not_an_event"]
+
+logger = logging.getLogger("eventbus")
+
+_DEPTH_MEMORY: Final = 65_536  # follow-up events whose chain depth we remember
+
+
+class Receipt(NamedTuple):
+    """Proof that an event was accepted, returned by :meth:`Bus.publish`.
+
+    Attributes:
+        event_id: the event's id.
+        subscriptions: names of the subscriptions that accepted it; empty
+            when no subscription matched (the event was unrouted).
+    """
+
+    event_id: str
+    subscriptions: tuple[str, ...]
+
+
+class Explanation(NamedTuple):
+    """Whether an event would reach one subscription, from :meth:`Bus.explain`.
+
+    Attributes:
+        subscription: the subscription's name.
+        matched: whether the event would be delivered to it.
+        reason: why not (the first failing clause), or ``None`` when it matched.
+    """
+
+    subscription: str
+    matched: bool
+    reason: str | None
+
+
+class BusPublishing(BusLifecycle):
+    """Publishing, routing and invoking on a :class:`~eventbus.Bus` (a part of it)."""
+
+    __slots__ = ()
+
+    async def publish(self, event: Event) -> Receipt:
+        """Publish *event* (asynchronous invocation of every matching subscription).
+
+        Returns once every matching subscription has accepted the event,
+        waiting -- in FIFO order with other publishers -- while a queue is
+        full (backpressure; counted as ``throttled``). Acceptance is a
+        promise: the event will be handled or dead-lettered.
+
+        Raises:
+            BusClosed: the bus is not running.
+            TypeError: *event* is not an :class:`~eventbus.Event`.
+
+        If cancelled while waiting for room, the subscriptions that had
+        already accepted the event keep it; the others never see it.
+        """
+        if not self.accepting:
+            raise self._closed_error()
+        if self.transport is not None:
+            return await self._send(event)
+        return await self._publish(event)
+
+    def publish_nowait(self, event: Event) -> Receipt:
+        """Publish *event* without waiting: all matching subscriptions accept it, or none.
+
+        Raises:
+            BusFull: a matching subscription's queue is full; nothing was enqueued.
+            BusClosed: the bus is not running.
+            TypeError: *event* is not an :class:`~eventbus.Event`.
+        """
+        if not self.accepting:
+            raise self._closed_error()
+        if not isinstance(event, Event):
+            raise not_an_event(event)
+        if self.transport is not None:
+            raise BusFull(
+                "publish_nowait() cannot wait for the broker to store the event; "
+                "use 'await bus.publish(event)' (or BlockingBus.publish from a thread)"
+            )
+        subs, names, rejected = self._route(event)
+        for sub in subs:
+            if not sub.has_room():
+                sub._counters.throttled += 1
+                raise BusFull(
+                    f"subscription {sub.name!r} has {sub.queue_size} events queued "
+                    f"(queue_size={sub.queue_size}); event {event.id} was not published. "
+                    "Use 'await bus.publish(event)' to wait for room, or raise queue_size"
+                )
+        for sub in subs:
+            sub.enqueue(event)
+        for sub, exc in rejected:
+            self._reject(sub, event, exc, "NotRetryable")
+        return Receipt(event.id, names)
+
+    def publish_from_thread(self, event: Event) -> Receipt:
+        """Publish from a thread that is not the bus's event-loop thread.
+
+        Blocks that thread (never the loop) until the event is accepted; for
+        GUI callbacks, hardware interrupts and plain scripts.
+
+        Raises:
+            RuntimeError: called from the event-loop thread itself (use
+                ``await bus.publish(event)`` there).
+            BusClosed: the bus is not running.
+        """
+        if self._token is None:
+            raise self._closed_error()
+        if threading.get_ident() == self._loop_thread:
+            raise RuntimeError(
+                "publish_from_thread() was called on the bus's own event-loop thread; "
+                "use 'await bus.publish(event)' there"
+            )
+        return anyio.from_thread.run(self.publish, event, token=self._token)
+
+    async def _publish(self, event: Event) -> Receipt:
+        if not isinstance(event, Event):
+            raise not_an_event(event)
+        subs, names, rejected = self._route(event)
+        for sub in subs:
+            if not sub.offer(event):
+                await sub.wait_for_room()
+                sub.enqueue(event)
+        if rejected:
+            for sub, exc in rejected:
+                self._reject(sub, event, exc, "NotRetryable")
+        return Receipt(event.id, names)
+
+    def _route(
+        self, event: Event
+    ) -> tuple[
+        tuple[Subscription, ...] | list[Subscription],
+        tuple[str, ...],
+        list[tuple[Subscription, BaseException]],
+    ]:
+        plan = self._router.plan(type(event))
+        if not plan.filtered:
+            return plan.unfiltered, plan.names, []
+        subs = list(plan.unfiltered)
+        if plan.index is not None:
+            subs.extend(plan.index.match(event))
+        rejected: list[tuple[Subscription, BaseException]] = []
+        for sub in plan.predicates:
+            try:
+                if sub.contains(event):
+                    subs.append(sub)
+            except Exception as exc:
+                rejected.append((sub, exc))
+        names = tuple(s.name for s in subs) + tuple(s.name for s, _ in rejected)
+        return subs, names, rejected
+
+    def _reject(
+        self, sub: Subscription, event: Event, exc: BaseException, condition: DeadLetterCondition
+    ) -> None:
+        """Accept *event* for *sub* and dead-letter it without running the handler."""
+        c = sub._counters
+        c.accepted += 1
+        c.in_flight += 1
+        self._outstanding += 1
+        self._spawn(sub._give_up, event, exc, 0, None, condition)
+
+    async def _publish_followup(self, event: Event, parent: Event) -> Receipt:
+        """``Context.publish``: publish with chain-depth accounting (loop cutting)."""
+        if self._state not in (_State.RUNNING, _State.CLOSING):
+            raise self._closed_error()
+        if not isinstance(event, Event):
+            raise not_an_event(event)
+        depth = self._depths.get(parent.id, 0) + 1
+        if depth > self._max_chain_depth:
+            subs, names, rejected = self._route(event)
+            error = LoopDetected(
+                f"event {event.id} ({type(event).event_type()}) would be chain depth {depth}, "
+                f"past max_chain_depth={self._max_chain_depth}: handlers keep publishing "
+                "follow-ups that route back to themselves. It was dead-lettered, not "
+                "delivered; break the loop, or raise Bus(max_chain_depth=...) for deep chains"
+            )
+            logger.error("recursive loop cut: %s", error)
+            for sub in subs:
+                self._reject(sub, event, error, "RecursiveLoop")
+            for sub, _ in rejected:
+                self._reject(sub, event, error, "RecursiveLoop")
+            return Receipt(event.id, names)
+        depths = self._depths
+        depths[event.id] = depth
+        if len(depths) > _DEPTH_MEMORY:
+            depths.popitem(last=False)
+        if self.transport is not None:
+            return await self._send(event)
+        return await self._publish(event)
+
+    def explain(self, event: Event) -> dict[str, Explanation]:
+        """Say, for every subscription, whether *event* would reach it, and if not why.
+
+        For a subscription whose ``where`` pattern does not match, the reason
+        names the first clause that failed, e.g. ``where.size: 0 is not > 0``;
+        for one whose event types do not include the event's class, it says
+        so. Nothing is published. Use it when "my handler never runs".
+
+        Returns:
+            An :class:`~eventbus.Explanation` per subscription name, in
+            subscription order.
+        """
+        if not isinstance(event, Event):
+            raise not_an_event(event)
+        out: dict[str, Explanation] = {}
+        cls = type(event)
+        for name, sub in self._subs.items():
+            if not isinstance(event, sub.event_types):
+                expected = ", ".join(t.__name__ for t in sub.event_types)
+                out[name] = Explanation(
+                    name, False, f"{cls.__name__} is not one of its event types ({expected})"
+                )
+                continue
+            where = sub.where
+            if where is None:
+                out[name] = Explanation(name, True, None)
+            elif isinstance(where, Pattern):
+                reason = where.explain(event)
+                out[name] = Explanation(name, reason is None, reason)
+            else:
+                predicate: Callable[[Any], object] = where  # type: ignore[assignment]
+                try:
+                    ok = bool(predicate(event))
+                except Exception as exc:
+                    out[name] = Explanation(
+                        name, False, f"where predicate raised {type(exc).__name__}: {exc}"
+                    )
+                    continue
+                out[name] = Explanation(name, ok, None if ok else "where predicate returned False")
+        return out
+
+    async def invoke(self, name: str, event: Event) -> Any:
+        """Run subscription *name*'s handler once on *event* and return its result.
+
+        Synchronous invocation, as Lambda's ``RequestResponse``: no queue, no
+        ``where`` filter, no retries; the subscription's ``timeout`` applies.
+        Errors and durations count in the subscription's metrics; the event
+        is not counted as accepted.
+
+        Raises:
+            InvocationError: the handler raised or timed out; it carries
+                Lambda's ``errorType``/``errorMessage``/``stackTrace``.
+            UnknownSubscription: no subscription has that name.
+            TypeError: the subscription does not take this event's type.
+            BusClosed: the bus is not running.
+        """
+        if self._state not in (_State.RUNNING, _State.CLOSING):
+            raise self._closed_error()
+        sub = self.subscription(name)
+        if not isinstance(event, sub.event_types):
+            expected = ", ".join(t.__name__ for t in sub.event_types)
+            raise TypeError(f"subscription {name!r} handles {expected}, not {type(event).__name__}")
+        try:
+            return await sub.invoke(event)
+        except Exception as exc:
+            raise InvocationError.from_exception(name, exc) from exc
+
+
+def not_an_event(value: object) -> TypeError:
+    return TypeError(
+        f"publish() takes an eventbus.Event instance, got {type(value).__name__}; "
+        "define '@attrs.frozen class MyEvent(Event): ...', or convert AWS payloads with "
+        "eventbus.aws.from_lambda_event()"
+    )
