@@ -108,6 +108,12 @@ def _validate_prefix(prefix: str) -> str:
     return prefix
 
 
+def _expire(future: asyncio.Future[Any]) -> None:
+    """Fail a publish JetStream has not acknowledged in time (frees its pending slot)."""
+    if not future.done():
+        future.set_exception(TimeoutError("JetStream did not acknowledge the publish in time"))
+
+
 def _subject_token(text: str) -> str:
     """Turn an event type name into subject tokens: keep dots, replace what NATS would reject."""
     tokens = [_UNSAFE_TOKEN_CHAR.sub("_", token) for token in text.split(".")]
@@ -236,6 +242,7 @@ class NatsTransport:
         "_js",
         "_late",
         "_max_deliver",
+        "_pipelined",
         "_publish_timeout",
         "_servers",
         "_status",
@@ -292,6 +299,7 @@ class NatsTransport:
         self._connect_timeout = _validate_seconds("connect_timeout", connect_timeout)
         self._publish_timeout = _validate_seconds("publish_timeout", publish_timeout)
         self._status = ConnectionTracker("nats", self._url)
+        self._pipelined = False
         self._max_deliver = max_deliver
         self._batch_size = batch_size
         self._connect_options: dict[str, Any] = dict(connect_options or {})
@@ -335,7 +343,8 @@ class NatsTransport:
 
         async def disconnected() -> None:
             status.connected = False
-            logger.warning("NATS connection to %s lost; reconnecting", self._url)
+            if self._client is not None:  # not our own aclose()
+                logger.warning("NATS connection to %s lost; reconnecting", self._url)
             if "disconnected_cb" in user:
                 await user["disconnected_cb"]()
 
@@ -418,6 +427,7 @@ class NatsTransport:
         self._client = client
         self._js = js
         self._status.up()
+        self._pipelined = await self._prepare_pipelining(client, js)
 
     async def aclose(self) -> None:
         """Send the acknowledgements still due, then disconnect.
@@ -477,6 +487,20 @@ class NatsTransport:
                 "stream=... or subject_prefix=..."
             )
 
+    @staticmethod
+    async def _prepare_pipelining(client: Client, js: JetStreamContext) -> bool:
+        """Subscribe JetStream's shared reply inbox now, so concurrent first publishes cannot race."""
+        init = getattr(js, "_init_async_reply", None)
+        if init is None or not hasattr(js, "publish_async"):  # an older nats-py
+            return False
+        try:
+            await init()
+            await client.flush()
+        except (nats.errors.Error, OSError, TimeoutError) as exc:  # pragma: no cover - defensive
+            logger.debug("setting up pipelined publishing failed (%s); publishing one by one", exc)
+            return False
+        return True
+
     def _require(self) -> JetStreamContext:
         if self._js is None:
             raise RuntimeError(
@@ -505,14 +529,29 @@ class NatsTransport:
                 f"{self._subject_prefix}.{_subject_token(cls.event_type())}"
             )
         payload = json.dumps(to_cloudevent(event), separators=(",", ":")).encode()
+        headers = {"Nats-Msg-Id": event.id}
         try:
-            await js.publish(
-                subject,
-                payload,
-                timeout=self._publish_timeout,
-                stream=self._stream,
-                headers={"Nats-Msg-Id": event.id},
-            )
+            if self._pipelined:
+                # Many publishes may be in flight at once (concurrent publishers): each
+                # waits only for its own acknowledgement from JetStream.
+                future = await js.publish_async(
+                    subject, payload, stream=self._stream, headers=headers
+                )
+                timer = asyncio.get_running_loop().call_later(
+                    self._publish_timeout, _expire, future
+                )
+                try:
+                    await future
+                finally:
+                    timer.cancel()
+            else:
+                await js.publish(
+                    subject,
+                    payload,
+                    timeout=self._publish_timeout,
+                    stream=self._stream,
+                    headers=headers,
+                )
         except (nats.errors.Error, OSError, TimeoutError) as exc:
             self._status.failed(exc)
             raise TransportError(

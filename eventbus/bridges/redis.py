@@ -80,6 +80,7 @@ _MAX_BACKOFF: Final = 5.0  # seconds between attempts while Redis is unreachable
 _LAG_SCAN: Final = 100  # entries counted at most when Redis cannot report a group's lag
 _CLAIM_CHUNK: Final = 500  # ids per XCLAIM heartbeat
 _MIN_VERSION: Final = (6, 2)
+_PIPELINE: Final = 256  # publishes sent in one round trip at most
 
 EntryId = bytes | str
 
@@ -110,6 +111,17 @@ def _text(value: Any) -> str:
 
 def _default_consumer() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+class _Publish:
+    """One event waiting to be stored, and how that went."""
+
+    __slots__ = ("done", "error", "payload")
+
+    def __init__(self, payload: str) -> None:
+        self.payload = payload
+        self.done = False
+        self.error: BaseException | None = None
 
 
 class _Consumer:
@@ -190,9 +202,12 @@ class RedisStreamsTransport:
         "_client",
         "_client_options",
         "_consumer",
+        "_flushing",
         "_late",
         "_maxlen",
+        "_outbox",
         "_publish_timeout",
+        "_round_trip",
         "_status",
         "_stream",
         "_unknown",
@@ -252,6 +267,9 @@ class RedisStreamsTransport:
             **(client_options or {}),
         }
         self._status = ConnectionTracker("redis", _safe_url(url))
+        self._outbox: list[_Publish] = []  # published, not yet sent to Redis
+        self._flushing = False
+        self._round_trip = anyio.Event()  # set after each pipeline, and when the sender leaves
         self._client: redis.asyncio.Redis | None = None
         self._late: list[tuple[str, EntryId]] = []  # (group, id) acked after their consumer stopped
         self._unknown: set[tuple[str, str]] = set()  # (group, event type) already warned about
@@ -378,20 +396,70 @@ class RedisStreamsTransport:
         """
         client = self._require()
         payload = json.dumps(to_cloudevent(event), separators=(",", ":"))
-        try:
-            with anyio.fail_after(self._publish_timeout):
-                await client.xadd(
-                    self._stream, {FIELD: payload}, maxlen=self._maxlen, approximate=True
-                )
-        except (redis.exceptions.RedisError, OSError, TimeoutError) as exc:
-            self._failed(exc)
+        slot = _Publish(payload)
+        self._outbox.append(slot)
+        while not slot.done:
+            if self._flushing:
+                await self._round_trip.wait()
+            else:
+                await self._flush(client, slot)
+        exc = slot.error
+        if exc is not None:
             raise TransportError(
                 f"RedisStreamsTransport could not append {type(event).event_type()} event "
                 f"{event.id} to stream {self._stream!r} at {self._status.url}: "
                 f"{str(exc) or type(exc).__name__}; Redis may be down, loading or unreachable "
                 "(the connection is made again on the next command)"
             ) from exc
-        self._worked()
+
+    async def _flush(self, client: redis.asyncio.Redis, mine: _Publish) -> None:
+        """Store queued publishes, up to ``_PIPELINE`` per round trip, until *mine* is stored.
+
+        Concurrent publishers share round trips: while one pipeline is on
+        its way, the events published meanwhile queue up and go in the next
+        one, sent by whichever waiting publisher takes over. Each publisher
+        is released once Redis has stored its own event.
+        """
+        self._flushing = True
+        try:
+            with anyio.CancelScope(shield=True):  # the others wait on this round trip too
+                while self._outbox and not mine.done:
+                    batch = self._outbox[:_PIPELINE]
+                    del self._outbox[:_PIPELINE]
+                    error: BaseException | None = None
+                    try:
+                        with anyio.fail_after(self._publish_timeout):
+                            if len(batch) == 1:
+                                await client.xadd(
+                                    self._stream,
+                                    {FIELD: batch[0].payload},
+                                    maxlen=self._maxlen,
+                                    approximate=True,
+                                )
+                            else:
+                                pipe = client.pipeline(transaction=False)
+                                for slot in batch:
+                                    pipe.xadd(
+                                        self._stream,
+                                        {FIELD: slot.payload},
+                                        maxlen=self._maxlen,
+                                        approximate=True,
+                                    )
+                                await pipe.execute()
+                    except (redis.exceptions.RedisError, OSError, TimeoutError) as exc:
+                        error = exc
+                        self._failed(exc)
+                    else:
+                        self._worked()
+                    for slot in batch:
+                        slot.error = error
+                        slot.done = True
+                    self._round_trip.set()
+                    self._round_trip = anyio.Event()
+        finally:
+            self._flushing = False
+            self._round_trip.set()  # a waiting publisher takes over
+            self._round_trip = anyio.Event()
 
     # -- consuming ---------------------------------------------------------------------
 
