@@ -13,7 +13,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from eventbus import LogRecord, TableChange
+from eventbus import LogRecord, TableChange, from_cloudevent, to_cloudevent
 from eventbus.aws import (
     ApiCall,
     CloudWatchLogsEvent,
@@ -121,3 +121,10 @@ def test_earlier_vectors_render_what_powertools_accepts(path: Path) -> None:
     if model is None or not validates(model, payload):
         pytest.skip("Powertools has no model for this kind, or refuses the vector itself")
     assert validates(model, to_lambda_event(events))
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=sample_id)
+def test_events_cross_the_wire(path: Path) -> None:
+    """Each event read from a sample survives CloudEvents encoding, as transports carry it."""
+    for event in from_lambda_event(load(path)):
+        assert from_cloudevent(to_cloudevent(event)) == event
