@@ -4,9 +4,10 @@ A write is one call to :meth:`Store.apply`: it reads the current row, lets
 the table decide the new one, and stores the row together with the change
 record (the *outbox* entry, holding the event as CloudEvents JSON) under the
 next sequence number -- in SQLite, in one transaction. The table publishes
-outbox entries in sequence order and drops each once the bus has accepted
-it, so a change committed before a crash is published when the table is
-opened again.
+outbox entries in sequence order and drops each only once every subscription
+that accepted its event has settled it (handled or dead-lettered), so a
+change committed before a crash -- published or not -- is published again
+when the table is opened again.
 
 SQLite schema (several tables may share one file)::
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 import copy
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final, Protocol, TypeAlias, final
 
@@ -91,16 +92,20 @@ class Store(Protocol):
         """Rows whose TTL is at or before *now* (epoch seconds)."""
         ...
 
-    def apply(self, row: str, pk: str, decide: Decide) -> Any:
-        """Read the row, let *decide* choose, store row and change record; return the change."""
+    def apply(self, row: str, pk: str, decide: Decide, forget: Sequence[int] = ()) -> Any:
+        """Read the row, let *decide* choose, store row and change record; return the change.
+
+        When a change is stored, the settled changes *forget* leave the
+        outbox in the same transaction; when none is (None returned), not.
+        """
         ...
 
-    def pending(self) -> list[tuple[int, Any]]:
-        """Changes not yet accepted by the bus, in sequence order."""
+    def pending(self, after: int = 0) -> list[tuple[int, Any]]:
+        """Changes kept in the outbox with a sequence number above *after*, in order."""
         ...
 
-    def delivered(self, seq: int) -> None:
-        """Forget a change the bus has accepted."""
+    def delivered(self, seqs: Sequence[int]) -> None:
+        """Forget changes whose events have settled."""
         ...
 
 
@@ -140,7 +145,7 @@ class MemoryStore:
                 out.append(copy.deepcopy(item))
         return out
 
-    def apply(self, row: str, pk: str, decide: Decide) -> Any:
+    def apply(self, row: str, pk: str, decide: Decide, forget: Sequence[int] = ()) -> Any:
         decision = decide(self.get(row))
         if decision is None:
             return None
@@ -152,13 +157,15 @@ class MemoryStore:
         else:
             self._rows[row] = (pk, copy.deepcopy(item))
         self._outbox[self._last] = change
+        self.delivered(forget)
         return change
 
-    def pending(self) -> list[tuple[int, Any]]:
-        return sorted(self._outbox.items())
+    def pending(self, after: int = 0) -> list[tuple[int, Any]]:
+        return sorted((seq, change) for seq, change in self._outbox.items() if seq > after)
 
-    def delivered(self, seq: int) -> None:
-        self._outbox.pop(seq, None)
+    def delivered(self, seqs: Sequence[int]) -> None:
+        for seq in seqs:
+            self._outbox.pop(seq, None)
 
 
 @final
@@ -267,7 +274,7 @@ class SqliteStore:
         )
         return [decode_item(text) for (text,) in cursor]
 
-    def apply(self, row: str, pk: str, decide: Decide) -> Any:
+    def apply(self, row: str, pk: str, decide: Decide, forget: Sequence[int] = ()) -> Any:
         db = self._conn
         table = self._schema.table
         db.execute("BEGIN IMMEDIATE")
@@ -295,6 +302,11 @@ class SqliteStore:
                 (table, seq, json.dumps(to_cloudevent(change), ensure_ascii=False)),
             )
             db.execute("UPDATE eventbus_tables SET last_sequence = ? WHERE name = ?", (seq, table))
+            if forget:
+                db.executemany(
+                    "DELETE FROM eventbus_outbox WHERE tbl = ? AND seq = ?",
+                    [(table, settled) for settled in forget],
+                )
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
@@ -302,14 +314,24 @@ class SqliteStore:
             raise
         return change
 
-    def pending(self) -> list[tuple[int, Any]]:
+    def pending(self, after: int = 0) -> list[tuple[int, Any]]:
         cursor = self._conn.execute(
-            "SELECT seq, event FROM eventbus_outbox WHERE tbl = ? ORDER BY seq",
-            (self._schema.table,),
+            "SELECT seq, event FROM eventbus_outbox WHERE tbl = ? AND seq > ? ORDER BY seq",
+            (self._schema.table, after),
         )
         return [(seq, from_cloudevent(text)) for seq, text in cursor]
 
-    def delivered(self, seq: int) -> None:
-        self._conn.execute(
-            "DELETE FROM eventbus_outbox WHERE tbl = ? AND seq = ?", (self._schema.table, seq)
-        )
+    def delivered(self, seqs: Sequence[int]) -> None:
+        db = self._conn
+        table = self._schema.table
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany(
+                "DELETE FROM eventbus_outbox WHERE tbl = ? AND seq = ?",
+                [(table, seq) for seq in seqs],
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise

@@ -21,6 +21,7 @@ import attrs
 from .._bus import Bus
 from .._events import Event
 from .._exceptions import ConditionFailed
+from .._settle import publish_tracked
 from .._sqlite import PRIVATE_FILE_MODE, check_mode
 from ._common import check_bus, check_name, ensure_running, run_sync
 from ._table_items import (
@@ -43,6 +44,7 @@ _OPS = ("INSERT", "MODIFY", "REMOVE")
 
 StreamView: TypeAlias = Literal["KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES"]
 _VIEWS: Final = ("KEYS_ONLY", "NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES")
+_FORGET_BATCH: Final = 64  # settled changes forgotten per transaction
 
 
 def _check_op(_inst: object, _attr: object, value: str) -> None:
@@ -102,13 +104,17 @@ class Table:
 
     With ``path=`` the rows live in an SQLite file; each write stores the row
     and its change record in one transaction (an *outbox*), and the change
-    is dropped from the outbox once the bus accepts it. Opening the table --
+    stays in the outbox until every subscription that accepted its event has
+    *settled* it -- handled it, or dead-lettered it (with a broker
+    transport: until the broker has stored it). Opening the table --
     ``await table.open()``, ``async with table:``, or any first operation --
-    publishes the changes a previous run committed but did not get accepted
-    (for instance because it crashed), in order, with their original event
-    ids: a committed change is published at least once, and exactly once
-    unless the crash fell between the bus accepting it and the outbox
-    forgetting it. Use one :class:`Table` object per name and file at a time.
+    publishes the changes a previous run committed but did not see settled
+    (for instance because it was killed with events still queued), in order,
+    with their original event ids: every committed change is handled at
+    least once, and exactly once with idempotent handlers (``@idempotent``,
+    keyed on the event id). Settled changes are forgotten in batches, and
+    when the table closes. Use one :class:`Table` object per name and file
+    at a time.
 
     With ``ttl_attribute=`` a row whose attribute holds an epoch-seconds
     number (or an aware datetime) at or before the bus clock's ``wall()``
@@ -145,7 +151,9 @@ class Table:
         "_open",
         "_open_lock",
         "_path",
+        "_published_upto",
         "_schema",
+        "_settled",
         "_store",
         "_stream_view",
         "_ttl",
@@ -206,6 +214,10 @@ class Table:
         self._deliver_lock = anyio.Lock()
         self._open_lock = anyio.Lock()
         self._open = False
+        # Outbox entries up to this sequence number were published by this
+        # object since it opened; each is forgotten once its event settles.
+        self._published_upto = 0
+        self._settled: list[int] = []
 
     # -- properties ------------------------------------------------------------------
 
@@ -269,8 +281,11 @@ class Table:
         async with self._open_lock:
             if self._open:
                 async with self._write_lock, self._deliver_lock:
-                    await run_sync(self._limiter, self._store.close)
+                    with anyio.CancelScope(shield=True):
+                        await self._forget_settled()
+                        await run_sync(self._limiter, self._store.close)
                 self._open = False
+                self._published_upto = 0
 
     async def __aenter__(self) -> Table:
         await self.open()
@@ -289,10 +304,12 @@ class Table:
             await self.open()
 
     async def deliver(self) -> int:
-        """Publish every committed change the bus has not accepted yet, in order.
+        """Publish every committed change not yet published since the table opened, in order.
 
         Writes call it for you; call it after a write failed with
-        :class:`~eventbus.BusClosed` or was cancelled while publishing.
+        :class:`~eventbus.BusClosed` or was cancelled while publishing. It
+        also forgets, in one transaction, the changes whose events have
+        settled since (once enough have gathered).
 
         Returns:
             How many changes were published.
@@ -308,11 +325,25 @@ class Table:
         async with self._deliver_lock:
             if not self._open:
                 return 0
-            for seq, change in await run_sync(self._limiter, self._store.pending):
-                await self._bus.publish(change)
-                await run_sync(self._limiter, partial(self._store.delivered, seq))
+            if len(self._settled) >= _FORGET_BATCH:
+                await self._forget_settled()
+            after = self._published_upto
+            for seq, change in await run_sync(self._limiter, partial(self._store.pending, after)):
+                await publish_tracked(self._bus, change, partial(self._settled.append, seq))
+                self._published_upto = seq
                 count += 1
         return count
+
+    async def _forget_settled(self) -> None:
+        """Drop the settled changes from the outbox (call holding the deliver lock)."""
+        if not self._settled:
+            return
+        seqs, self._settled = self._settled, []
+        try:
+            await run_sync(self._limiter, partial(self._store.delivered, seqs))
+        except BaseException:
+            self._settled.extend(seqs)
+            raise
 
     # -- writes ------------------------------------------------------------------------
 
@@ -353,9 +384,16 @@ class Table:
         schema = self._schema
         row, pk = schema.row(keys), schema.partition(keys[schema.key])
         async with self._write_lock:
-            change: TableChange | None = await run_sync(
-                self._limiter, lambda: self._store.apply(row, pk, decide)
-            )
+            forget, self._settled = self._settled, []  # leave the outbox with this write
+            try:
+                change: TableChange | None = await run_sync(
+                    self._limiter, lambda: self._store.apply(row, pk, decide, forget)
+                )
+            except BaseException:
+                self._settled.extend(forget)
+                raise
+            if change is None:
+                self._settled.extend(forget)
         if change is not None:
             await self.deliver()
         return change
