@@ -124,6 +124,7 @@ class Scheduler:
         event: Event | EventFactory | None,
         flexible_window: float | None,
         catch_up: str,
+        allow_seconds: bool = False,
     ) -> ScheduleInfo:
         if not isinstance(name, str) or not name:
             raise ScheduleError(f"schedule(name=...) must be a non-empty string, got {name!r}")
@@ -146,7 +147,7 @@ class Scheduler:
             )
         from ._cron import RateSchedule, parse_schedule  # loaded on first use
 
-        schedule = parse_schedule(expression, timezone)
+        schedule = parse_schedule(expression, timezone, allow_seconds=allow_seconds)
         start = self._bus.clock.wall()
         if isinstance(schedule, RateSchedule) and schedule.anchor is None:
             schedule = schedule.with_anchor(start)
@@ -265,6 +266,7 @@ class BusSchedules:
         event: Event | Callable[[datetime], Event] | None = None,
         flexible_window: float | None = None,
         catch_up: Literal["none", "one", "all"] = "one",
+        allow_seconds: bool = False,
     ) -> ScheduleInfo:
         """Publish an event on a schedule, as an EventBridge rule or Scheduler schedule does.
 
@@ -287,6 +289,11 @@ class BusSchedules:
                 ``"one"`` (default) publishes the latest one, ``"all"``
                 publishes every one, in order. Skipped fires are counted in
                 ``ScheduleInfo.missed``.
+            allow_seconds: accept sub-minute rates such as ``rate(10 seconds)``,
+                which EventBridge does not offer (default ``False``); see
+                :func:`~eventbus.parse_schedule`.
+
+                .. versionadded:: 0.2
 
         Times follow the bus clock, so ``FakeClock.advance`` fires schedules
         in virtual time. Schedules stop when the bus starts closing.
@@ -307,6 +314,7 @@ class BusSchedules:
             event=event,
             flexible_window=flexible_window,
             catch_up=catch_up,
+            allow_seconds=allow_seconds,
         )
 
     def unschedule(self, name: str) -> None:

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eventbus import ScheduleError, parse_schedule
+from eventbus import Bus, ScheduledEvent, ScheduleError, parse_schedule
 from eventbus._cron import RateSchedule
+from eventbus.testing import FakeClock
 
 
 @pytest.mark.parametrize(
@@ -133,3 +134,29 @@ def test_arbitrary_text_raises_only_schedule_error(text: str) -> None:
     """parse_schedule parses or raises ScheduleError, for any text."""
     with contextlib.suppress(ScheduleError):
         parse_schedule(text, allow_seconds=True)
+
+
+async def test_bus_schedule_forwards_allow_seconds() -> None:
+    """bus.schedule(..., allow_seconds=True) fires a sub-minute rate on the bus clock."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    clock = FakeClock(start)
+    seen: list[ScheduledEvent] = []
+
+    async def record(event: ScheduledEvent) -> None:
+        seen.append(event)
+
+    async with Bus(clock=clock) as bus:
+        bus.subscribe(ScheduledEvent, record)
+        bus.schedule("rate(10 seconds)", name="autosave", allow_seconds=True)
+        await clock.advance(60)
+        await bus.drain()
+    assert [event.scheduled_time for event in seen] == [
+        start + timedelta(seconds=10 * n) for n in range(1, 7)
+    ]
+
+
+async def test_bus_schedule_refuses_seconds_by_default() -> None:
+    """bus.schedule refuses a sub-minute rate unless allowed, naming the option."""
+    async with Bus(clock=FakeClock()) as bus:
+        with pytest.raises(ScheduleError, match="allow_seconds=True"):
+            bus.schedule("rate(10 seconds)", name="autosave")
