@@ -79,12 +79,22 @@ def from_lambda_event(payload: Mapping[str, Any] | str | bytes) -> list[Event]:
     """Turn an AWS Lambda event payload into typed events.
 
     Understands the payloads Lambda receives from S3 (``ObjectCreated:*``,
-    ``ObjectRemoved:*``), DynamoDB Streams, SNS, SQS, Kinesis Data Streams
-    and EventBridge (CloudWatch Events), and returns, in record order,
+    ``ObjectRemoved:*``), DynamoDB Streams, SNS, SQS, Kinesis Data Streams,
+    EventBridge (CloudWatch Events), API Gateway (REST API 1.0 and HTTP API
+    2.0 proxy requests), CloudWatch Logs subscriptions, CloudTrail (bare
+    records, log files, or via EventBridge) and Cognito (Sync and User Pool
+    triggers), and returns, in record order,
     :class:`~eventbus.ObjectCreated` / :class:`~eventbus.ObjectRemoved`,
     :class:`~eventbus.TableChange`, :class:`~eventbus.TopicMessage`,
     :class:`QueueMessage`, :class:`~eventbus.LogRecord`,
-    :class:`~eventbus.ScheduledEvent` or :class:`EventBridgeEvent`.
+    :class:`~eventbus.ScheduledEvent`, :class:`EventBridgeEvent`,
+    :class:`~eventbus.http.HttpRequest`, :class:`CloudWatchLogsEvent`,
+    :class:`ApiCall`, :class:`CognitoSync` or a :class:`UserPoolTrigger`
+    subclass.
+
+    The payload is untrusted: it is checked against :class:`PayloadLimits`
+    (size, nesting depth, number digits and exponents) before anything is
+    converted, so a hostile payload fails fast.
 
     The conversion is deterministic: the same payload always gives equal
     events (ids come from the payload, or are derived from its content where
@@ -100,11 +110,15 @@ def from_lambda_event(payload: Mapping[str, Any] | str | bytes) -> list[Event]:
         The typed events; an empty list for ``{"Records": []}``.
 
     Raises:
-        SerializationError: the payload is malformed or comes from a service
-            or event type this module does not convert; the message names
-            the record and field, e.g. ``Records[2].s3.object.key: missing``.
+        SerializationError: the payload is malformed, past a limit, or comes
+            from a service or event type this module does not convert; the
+            message names the record and field, e.g.
+            ``Records[2].s3.object.key: missing``. No other exception escapes
+            for a bad payload.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+       API Gateway, CloudWatch Logs, CloudTrail and Cognito payloads; limits.
     """
     if isinstance(payload, str | bytes | bytearray):
         payload = load_json(payload)
@@ -193,7 +207,13 @@ def to_lambda_event(
     The inverse of :func:`from_lambda_event`: S3, DynamoDB, SNS, SQS and
     Kinesis events become ``{"Records": [...]}``, one record per event; a
     :class:`~eventbus.ScheduledEvent` or :class:`EventBridgeEvent` becomes a
-    single EventBridge event. For a payload ``p``,
+    single EventBridge event; an :class:`~eventbus.http.HttpRequest` the
+    API Gateway proxy payload of its ``version``; a
+    :class:`CloudWatchLogsEvent` an ``awslogs`` payload; a Cognito event its
+    trigger payload (``response`` included); one :class:`ApiCall` the
+    record or EventBridge event it came as, several a CloudTrail log file's
+    ``{"Records": [...]}``. What is rendered validates against the
+    Powertools parser models whenever the payload it was read from does. For a payload ``p``,
     ``from_lambda_event(to_lambda_event(from_lambda_event(p)))`` equals
     ``from_lambda_event(p)``.
 
@@ -213,7 +233,9 @@ def to_lambda_event(
 
     Raises:
         SerializationError: the events mix services, there is more than one
-            EventBridge event, an event type has no Lambda payload form, or a
+            event of a service that sends one event per invocation
+            (EventBridge, API Gateway, CloudWatch Logs, Cognito), an event
+            type has no Lambda payload form, or a
             field holds a value the payload cannot carry (the message names
             ``events[i]`` and the field).
 
