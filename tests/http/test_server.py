@@ -63,6 +63,7 @@ async def test_real_uvicorn_server_on_loopback() -> None:
     app = Gateway(bus, error_status={r"^\[BadRequest\]": 400})
     app.route("POST", "/orders/{order_id}", invoke="create_order", event=OrderPlaced)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
     port = listener.getsockname()[1]
