@@ -72,6 +72,14 @@ if _typing.TYPE_CHECKING:
     from ._scheduler import ScheduleInfo as ScheduleInfo
     from ._serialization import from_cloudevent as from_cloudevent
     from ._serialization import to_cloudevent as to_cloudevent
+    from ._state import Reminder as Reminder
+    from ._state import ReminderStore as ReminderStore
+    from ._state import StateChange as StateChange
+    from ._state import StateConflict as StateConflict
+    from ._state import StateError as StateError
+    from ._state import StateKeys as StateKeys
+    from ._state import StateStore as StateStore
+    from ._state import StoredState as StoredState
     from ._subscription import Subscription as Subscription
     from ._transport import Ack as Ack
     from ._transport import Deliver as Deliver
@@ -94,6 +102,8 @@ if _typing.TYPE_CHECKING:
     from .sources.tables import TableChange as TableChange
     from .sources.topics import Topic as Topic
     from .sources.topics import TopicMessage as TopicMessage
+    from .state import MemoryState as MemoryState
+    from .state import SqliteState as SqliteState
 
 __all__ = (
     "Ack",
@@ -136,6 +146,7 @@ __all__ = (
     "LoopDetected",
     "MemoryDeadLetters",
     "MemoryIdempotencyStore",
+    "MemoryState",
     "MemoryTransport",
     "NoRetry",
     "ObjectCreated",
@@ -153,6 +164,8 @@ __all__ = (
     "RealClock",
     "Receipt",
     "RecordExpired",
+    "Reminder",
+    "ReminderStore",
     "RetryPolicy",
     "Schedule",
     "ScheduleError",
@@ -161,8 +174,15 @@ __all__ = (
     "SerializationError",
     "SqliteDeadLetters",
     "SqliteIdempotencyStore",
+    "SqliteState",
     "StartingPosition",
+    "StateChange",
+    "StateConflict",
+    "StateError",
+    "StateKeys",
+    "StateStore",
     "StoredObject",
+    "StoredState",
     "StreamOptions",
     "StreamView",
     "Subscription",
@@ -268,6 +288,16 @@ _EXPORTS: dict[str, str] = {
     "idempotent": "._idempotency",
     "parse_schedule": "._cron",
     "to_cloudevent": "._serialization",
+    "MemoryState": ".state",
+    "Reminder": "._state",
+    "ReminderStore": "._state",
+    "SqliteState": ".state",
+    "StateChange": "._state",
+    "StateConflict": "._state",
+    "StateError": "._state",
+    "StateKeys": "._state",
+    "StateStore": "._state",
+    "StoredState": "._state",
 }
 
 # The broker transports live in eventbus.bridges and need their extras
