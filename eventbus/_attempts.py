@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from ._flow import Gate
     from ._metrics import Counters
     from ._retry import RetryPolicy
+    from ._stateful import StateRunner
 
 __all__ = ["Handler", "KeyFunction", "Matcher", "SubscriptionAttempts", "handling"]
 
@@ -96,6 +97,7 @@ class SubscriptionAttempts:
         _key: KeyFunction | None
         _queue: deque[Event | _Retry]
         _space_waiters: deque[anyio.Event]
+        _state: StateRunner | None
         _wants_ctx: bool
         batch: Batching | None
         dead_letter: DeadLetterSink
@@ -181,7 +183,11 @@ class SubscriptionAttempts:
         while True:
             start = perf_counter()
             try:
-                result = await self._attempt(event, attempt)
+                if self._state is None:
+                    result = await self._attempt(event, attempt)
+                else:  # a stateful subscription: the attempt runs in a state transaction
+                    run = functools.partial(self._attempt, event, attempt)
+                    result = await self._state.attempt(run, event)
             except BaseException as exc:
                 retry = await self._on_failure(event, exc, attempt, first_failure, start)
                 if retry is None:
@@ -300,7 +306,12 @@ class SubscriptionAttempts:
         c = self._counters
         start = perf_counter()
         try:
-            result = await self._attempt(event, 1, [event] if self.batch is not None else None)
+            if self._state is None:
+                result = await self._attempt(event, 1, [event] if self.batch is not None else None)
+            else:
+                result = await self._state.attempt(
+                    functools.partial(self._attempt, event, 1), event
+                )
         except Exception as exc:
             c.errors += 1
             if isinstance(exc, HandlerTimeout):

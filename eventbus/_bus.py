@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime
 from typing import Any, Final, TypeVar, final
 
@@ -39,6 +39,8 @@ from ._publishing import BusPublishing, Explanation, Receipt
 from ._redrive import BusRedrive
 from ._retry import ExponentialBackoff, RetryPolicy
 from ._scheduler import BusSchedules, Scheduler
+from ._state import StateError, StateStore
+from ._stateful import StateRunner, check_state
 from ._streams import StreamSource, is_stream_subscription, stream_options
 from ._subscribe import (
     check_event_types,
@@ -200,6 +202,7 @@ class Bus(BusPublishing, BusBroker, BusRedrive, BusSchedules):
         parallelization_factor: int | None = None,
         circuit_breaker: CircuitBreaker | None = None,
         rate_limit: RateLimit | None = None,
+        state: StateStore | None = None,
     ) -> Subscription:
         """Subscribe *handler* to events of *event_types* (subclasses included).
 
@@ -238,6 +241,12 @@ class Bus(BusPublishing, BusBroker, BusRedrive, BusSchedules):
                 repeated failures, events wait (they do not fail) until a
                 probe succeeds.
             rate_limit: a :class:`~eventbus.RateLimit` on invocations.
+            state: a state store (:class:`~eventbus.MemoryState`,
+                :class:`~eventbus.SqliteState`, ``RedisState``): the handler
+                gets its event's key's state as ``ctx.state``, committed
+                with the event id iff the attempt succeeds; an event id
+                already applied is skipped. Needs ``ordered_by``
+                (docs/state.md). *Added in 0.2.*
             starting_position, starting_timestamp, bisect_on_error,
                 max_record_age, max_retry_attempts, parallelization_factor:
                 stream options for subscriptions to
@@ -287,6 +296,7 @@ class Bus(BusPublishing, BusBroker, BusRedrive, BusSchedules):
             )
         if ordered_by is not None:
             check_ordered_by(ordered_by, types)
+        check_state(state, ordered_by, name)
         where_obj, matcher = compile_where(where, types)
         if batch is not None and not isinstance(batch, Batching):
             raise TypeError(
@@ -337,6 +347,7 @@ class Bus(BusPublishing, BusBroker, BusRedrive, BusSchedules):
             on_failure=on_failure,
             circuit_breaker=circuit_breaker,
             rate_limit=rate_limit,
+            state=state,
         )
         self._subs[name] = sub
         self._router.add(sub)
@@ -374,6 +385,7 @@ class Bus(BusPublishing, BusBroker, BusRedrive, BusSchedules):
         batch: Batching | None = None,
         on_success: Destination | None = None,
         on_failure: Destination | None = None,
+        state: StateStore | None = None,
         **stream_options: Any,
     ) -> Callable[[H], H]:
         """Decorator form of :meth:`subscribe`; returns the handler unchanged::
@@ -397,6 +409,7 @@ class Bus(BusPublishing, BusBroker, BusRedrive, BusSchedules):
                 batch=batch,
                 on_success=on_success,
                 on_failure=on_failure,
+                state=state,
                 **stream_options,
             )
             return handler
@@ -438,6 +451,43 @@ class Bus(BusPublishing, BusBroker, BusRedrive, BusSchedules):
             return self._subs[name]
         except KeyError:
             raise unknown(name, self._subs) from None
+
+    async def state_of(self, name: str, key: object) -> Mapping[str, Any]:
+        """A read-only snapshot of *key*'s committed state in subscription *name*.
+
+        Returns:
+            A read-only mapping holding a copy (later commits do not change
+            it); empty for a key never written.
+
+        Raises:
+            UnknownSubscription: there is no such subscription.
+            StateError: it has no ``state=``, or *key* is not a str, int or UUID.
+
+        .. versionadded:: 0.2
+        """
+        return await self._state_runner(name).snapshot(key)
+
+    def state_keys(self, name: str) -> AsyncIterator[str]:
+        """The keys of subscription *name* whose state is not empty: ``async for key in ...``.
+
+        Asynchronous, as the store may hold many keys across a network.
+
+        Raises:
+            UnknownSubscription: there is no such subscription.
+            StateError: it has no ``state=``, or its store cannot list keys.
+
+        .. versionadded:: 0.2
+        """
+        return self._state_runner(name).keys()
+
+    def _state_runner(self, name: str) -> StateRunner:
+        runner = self.subscription(name)._state
+        if runner is None:
+            raise StateError(
+                f"subscription {name!r} has no state=...; subscribe with ordered_by=... and "
+                "state=MemoryState() (or another store) to keep state per key"
+            )
+        return runner
 
     def has_subscription(self, name: str) -> bool:
         """Whether a subscription called *name* exists."""

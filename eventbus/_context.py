@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any, final
 
 import anyio.from_thread
 import attrs
 
+from . import _stateful
 from ._events import Event, _new_id
 
 if TYPE_CHECKING:
@@ -105,6 +107,35 @@ class Context:
         if changes:
             event = attrs.evolve(event, **changes)
         return await self._bus._publish_followup(event, parent)
+
+    @property
+    def state(self) -> MutableMapping[str, Any]:
+        """The state of this event's key, in a subscription made with ``state=``.
+
+        A mapping of JSON values, read on first access. What the handler
+        writes is committed with the event id if and only if the attempt
+        succeeds; a raised error, a timeout or a cancellation discards it.
+
+        Raises:
+            StateError: the subscription has no ``state=``, or the attempt is over.
+
+        .. versionadded:: 0.2
+        """
+        return _stateful.context_state(self)
+
+    def remind(self, *, after: float, event: Event) -> None:
+        """Publish *event*, of this event's key, *after* seconds from now on the bus clock.
+
+        The reminder is committed with the attempt (dropped if the attempt
+        fails); with a durable store it survives a restart.
+
+        Raises:
+            StateError: no ``state=``, a delay that is not a finite number
+                of seconds >= 0, or an event of another key.
+
+        .. versionadded:: 0.2
+        """
+        _stateful.context_remind(self, after, event)
 
     def publish_from_thread(self, event: Event) -> Receipt:
         """:meth:`publish` for plain ``def`` handlers, which run in a worker thread.

@@ -44,6 +44,8 @@ from ._flow import CircuitBreaker, Gate, RateLimit
 from ._metrics import DURATION_WINDOW, Counters, SubscriptionMetrics
 from ._ordering import SubscriptionOrdering
 from ._retry import RetryPolicy
+from ._state import StateStore
+from ._stateful import StateRunner
 from ._subscribe import inspect_handler
 
 if TYPE_CHECKING:
@@ -97,6 +99,7 @@ class Subscription(SubscriptionBatches, SubscriptionOrdering):
         "_reserved",
         "_scope",
         "_space_waiters",
+        "_state",
         "_wants_ctx",
         "batch",
         "circuit_breaker",
@@ -137,6 +140,7 @@ class Subscription(SubscriptionBatches, SubscriptionOrdering):
         on_failure: object = None,
         circuit_breaker: CircuitBreaker | None = None,
         rate_limit: RateLimit | None = None,
+        state: StateStore | None = None,
     ) -> None:
         self._bus = bus
         self.circuit_breaker = circuit_breaker
@@ -169,6 +173,9 @@ class Subscription(SubscriptionBatches, SubscriptionOrdering):
             self._key = operator.attrgetter(ordered_by)
         else:
             self._key = ordered_by
+        self._state = (
+            None if state is None or self._key is None else StateRunner(bus, name, state, self._key)
+        )
         self._queue: deque[Event | _Retry] = deque()
         self._counters = Counters()
         self._item_waiters: deque[Any] = deque()  # anyio.Event, or asyncio futures
@@ -274,6 +281,8 @@ class Subscription(SubscriptionBatches, SubscriptionOrdering):
         with anyio.CancelScope() as scope:
             self._scope = scope
             async with anyio.create_task_group() as tg:
+                if self._state is not None:
+                    tg.start_soon(self._state.serve)  # reminders
                 for _ in range(self.concurrency):
                     tg.start_soon(self._worker)
                 task_status.started()

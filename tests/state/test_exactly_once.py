@@ -1,0 +1,141 @@
+"""A keyed counter ends exactly right through failures, timeouts, retries, duplicates, SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import anyio
+import pytest
+
+from eventbus import Bus, Context, ExponentialBackoff, MemoryState, SqliteState, StateStore
+from eventbus.testing import FakeClock
+
+from ._counter import Add, events, fold, subscribe_counter
+
+EVENTS = 10_000
+KEYS = 100
+
+
+async def _run_chaos(store: StateStore, adds: list[Add], copies: int, seed: int) -> None:
+    rng = random.Random(seed)
+    fates = {add.id: [rng.random() for _ in range(3)] for add in adds}
+    clock = FakeClock()
+
+    async def chaotic(event: Add, ctx: Context) -> None:
+        ctx.state["n"] = ctx.state.get("n", 0) + event.amount
+        fate = fates[event.id][ctx.attempt - 1] if ctx.attempt <= 3 else 1.0
+        if fate < 0.1:
+            raise RuntimeError("random failure after writing the state")
+        if fate < 0.15:
+            await ctx.clock.sleep_until(ctx.clock.now() + 60)  # past the 5 s timeout
+
+    async with Bus(clock=clock) as bus:
+        bus.subscribe(
+            Add,
+            chaotic,
+            name="counter",
+            ordered_by="key",
+            state=store,
+            concurrency=8,
+            timeout=5,
+            retry=ExponentialBackoff(max_attempts=10, initial=1, jitter=False, max_event_age=None),
+        )
+        for add in adds:
+            for _ in range(copies if rng.random() < 0.5 else 1):
+                await bus.publish(add)
+            if bus.outstanding > 500:
+                await clock.advance(5)
+        while bus.outstanding:
+            await clock.advance(5)
+        await bus.drain()
+        metrics = bus.metrics()["counter"]
+        assert metrics.dead_lettered == 0
+        assert metrics.errors > 0
+        assert metrics.timeouts > 0
+        result = {
+            key: dict(await bus.state_of("counter", key)) async for key in bus.state_keys("counter")
+        }
+    assert result == {key: {"n": total} for key, total in fold(adds).items()}
+
+
+async def test_counter_survives_failures_and_timeouts() -> None:
+    """10,000 events over 100 keys with random failures, timeouts and retries end exactly right."""
+    await _run_chaos(MemoryState(), events(EVENTS, KEYS, seed=1), copies=1, seed=1)
+
+
+async def test_counter_survives_duplicate_deliveries() -> None:
+    """The same, with half the events delivered two or three times: each is applied once."""
+    await _run_chaos(MemoryState(), events(EVENTS, KEYS, seed=2), copies=3, seed=2)
+
+
+async def test_counter_with_sqlite_state(tmp_path: Path) -> None:
+    """The same chaos over SqliteState (fewer events: every commit is a disk transaction)."""
+    with SqliteState(tmp_path / "state.db") as store:
+        await _run_chaos(store, events(1000, 20, seed=3), copies=2, seed=3)
+
+
+_WORKER = textwrap.dedent(
+    """
+    import sys
+    sys.path.insert(0, sys.argv[2])
+    import anyio
+    from eventbus import Bus, SqliteState
+    from state._counter import events, subscribe_counter
+
+    async def main(path):
+        with SqliteState(path) as store:
+            async with Bus() as bus:
+                subscribe_counter(bus, store, concurrency=4)
+                for i, add in enumerate(events(int(sys.argv[3]), 20, seed=7)):
+                    await bus.publish(add)
+                    if i == 200:
+                        await bus.drain()
+                        print("ready", flush=True)
+                await anyio.sleep_forever()
+
+    anyio.run(main, sys.argv[1])
+    """
+)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+def test_sigkill_then_redelivery_applies_each_event_once(tmp_path: Path) -> None:
+    """SIGKILL mid-run with SqliteState; reopen, publish the same events again: fold is exact."""
+    path = tmp_path / "state.db"
+    n = 3000
+    tests_dir = str(Path(__file__).resolve().parent.parent)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WORKER, str(path), tests_dir, str(n)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": tests_dir},
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    anyio.run(_redeliver, path, n)
+
+
+async def _redeliver(path: Path, n: int) -> None:
+    adds = events(n, 20, seed=7)
+    with SqliteState(path) as store:
+        before = {key: (await store.load("counter", key)).decode() for key in fold(adds)}
+        assert any(before.values())  # the killed run did commit some
+        async with Bus() as bus:
+            subscribe_counter(bus, store, concurrency=4)
+            for add in adds:
+                await bus.publish(add)
+            await bus.drain()
+            result = {key: dict(await bus.state_of("counter", key)) for key in fold(adds)}
+    assert result == {key: {"n": total} for key, total in fold(adds).items()}
