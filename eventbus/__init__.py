@@ -84,7 +84,9 @@ if _typing.TYPE_CHECKING:
     from ._transport import Ack as Ack
     from ._transport import Deliver as Deliver
     from ._transport import MemoryTransport as MemoryTransport
+    from ._transport import ReportsStatus as ReportsStatus
     from ._transport import Transport as Transport
+    from ._transport import TransportStatus as TransportStatus
     from .http._request import HttpRequest as HttpRequest
     from .patterns import Pattern as Pattern
     from .patterns import PatternIndex as PatternIndex
@@ -166,6 +168,7 @@ __all__ = (
     "RecordExpired",
     "Reminder",
     "ReminderStore",
+    "ReportsStatus",
     "RetryPolicy",
     "Schedule",
     "ScheduleError",
@@ -193,6 +196,7 @@ __all__ = (
     "TopicMessage",
     "Transport",
     "TransportError",
+    "TransportStatus",
     "UndecodableEvent",
     "UnknownSubscription",
     "from_cloudevent",
@@ -280,7 +284,9 @@ _EXPORTS: dict[str, str] = {
     "TableChange": ".sources.tables",
     "Topic": ".sources.topics",
     "TopicMessage": ".sources.topics",
+    "ReportsStatus": "._transport",
     "Transport": "._transport",
+    "TransportStatus": "._transport",
     "TransportError": "._exceptions",
     "UndecodableEvent": "._deadletter",
     "UnknownSubscription": "._exceptions",

@@ -12,12 +12,13 @@ import functools
 
 import anyio
 import anyio.abc
+import attrs
 
 from ._events import Event
 from ._lifecycle import BusLifecycle
-from ._publishing import Receipt
+from ._publishing import BufferedReceipt, Receipt
 from ._subscription import Subscription
-from ._transport import Ack
+from ._transport import Ack, ReportsStatus, TransportStatus
 
 __all__ = ["BusBroker"]
 
@@ -34,10 +35,34 @@ class BusBroker(BusLifecycle):
             if self._registered is None:
                 self._registered = anyio.Event()
             await self._registered.wait()
-        await self.transport.send(event)
+        if self._publish_buffer is None:
+            await self.transport.send(event)
+            stored = True
+        else:
+            stored = await self._publish_buffer.send(self.transport, event)
         plan = self._router.plan(type(event))
         names = plan.names + tuple(s.name for s in plan.filtered if _matches_quietly(s, event))
-        return Receipt(event.id, names)
+        return Receipt(event.id, names) if stored else BufferedReceipt(event.id, names)
+
+    def transport_status(self) -> TransportStatus | None:
+        """The broker connection's state, or ``None`` without a broker transport.
+
+        Returns the transport's :class:`~eventbus.TransportStatus`
+        (connected, reconnections, the last error) with ``buffered`` set to
+        the events waiting in the publish buffer. A transport that cannot
+        report its connection gives ``connected=True`` and no history.
+
+        .. versionadded:: 0.2
+        """
+        transport = self.transport
+        if transport is None:
+            return None
+        if isinstance(transport, ReportsStatus):
+            status = transport.status()
+        else:
+            status = TransportStatus(type(transport).__name__, "", True, 0, None)
+        buffered = 0 if self._publish_buffer is None else len(self._publish_buffer)
+        return attrs.evolve(status, buffered=buffered)
 
     async def _register_consumer(self, sub: Subscription) -> None:
         assert self._tg is not None

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final, TypeVar, final
 
@@ -33,8 +33,11 @@ from ._dispatch import Router
 from ._events import Event
 from ._exceptions import BusClosed, DuplicateSubscription
 from ._flow import CircuitBreaker, RateLimit
+from ._hooks import Hook, HookSet, check_hook
 from ._lifecycle import _State
+from ._metering import DEFAULT_MEMORY_MB, Metering, UsageReport, check_memory_mb
 from ._metrics import SubscriptionMetrics
+from ._publish_buffer import PublishBuffer
 from ._publishing import BusPublishing, Explanation, Receipt
 from ._redrive import BusRedrive
 from ._retry import ExponentialBackoff, RetryPolicy
@@ -99,6 +102,21 @@ class Bus(BusPublishing, BusBroker, BusRedrive, BusSchedules):
             wait for queued and in-flight work; what is left then is
             cancelled and dead-lettered with condition ``Shutdown``.
             ``None`` (default) waits for everything.
+        publish_buffer: with a broker transport, how many events may wait
+            in memory while the broker is unreachable: ``publish`` then
+            returns a :class:`~eventbus.Receipt` whose ``buffered`` is true
+            -- the event is *not* on the broker yet, and is lost if this
+            process dies before the broker comes back -- and the bus sends
+            the waiting events, in order, once it can. When the buffer is
+            full, ``publish`` raises :class:`~eventbus.BusFull`. ``None``
+            (default): no buffer, ``publish`` raises
+            :class:`~eventbus.TransportError` during an outage.
+            *Added in 0.2.*
+        hooks: observers of every publish, delivery attempt, retry and dead
+            letter (:class:`~eventbus.Hook`); see also :meth:`add_hook`.
+            *Added in 0.2.*
+        metering: a :class:`~eventbus.Metering` to meter attempts as Lambda
+            bills them; read it with :meth:`usage`. *Added in 0.2.*
     """
 
     __slots__ = ()  # the state's slots are declared in BusLifecycle
@@ -112,6 +130,9 @@ class Bus(BusPublishing, BusBroker, BusRedrive, BusSchedules):
         clock: Clock | None = None,
         max_chain_depth: int = DEFAULT_MAX_CHAIN_DEPTH,
         grace_period: float | None = None,
+        hooks: Iterable[Hook] = (),
+        metering: Metering | None = None,
+        publish_buffer: int | None = None,
     ) -> None:
         if isinstance(transport, MemoryTransport):
             transport = None
@@ -163,6 +184,20 @@ class Bus(BusPublishing, BusBroker, BusRedrive, BusSchedules):
                 f"Bus(grace_period=...) must be seconds >= 0 or None, got {grace_period!r}"
             )
         self._grace_period = None if grace_period is None else float(grace_period)
+        if publish_buffer is not None and (
+            isinstance(publish_buffer, bool)
+            or not isinstance(publish_buffer, int)
+            or publish_buffer < 1
+        ):
+            raise ValueError(
+                f"Bus(publish_buffer=...) must be an int >= 1 (events) or None, got {publish_buffer!r}"
+            )
+        if publish_buffer is not None and transport is None:
+            raise ValueError(
+                "Bus(publish_buffer=...) buffers publishes while a broker is unreachable; it "
+                "needs a broker transport: Bus(transport=..., publish_buffer=...)"
+            )
+        self._publish_buffer = None if publish_buffer is None else PublishBuffer(publish_buffer)
         self._max_chain_depth = max_chain_depth
         self._router = Router()
         self._subs: dict[str, Subscription] = {}
@@ -177,6 +212,17 @@ class Bus(BusPublishing, BusBroker, BusRedrive, BusSchedules):
         self._fallback: MemoryDeadLetters | None = None
         self._scheduler = Scheduler(self)
         self._stream_sources: list[StreamSource] = []
+        if metering is not None and not isinstance(metering, Metering):
+            raise TypeError(
+                f"Bus(metering=...) takes a Metering(granularity_ms=...), got {type(metering).__name__}"
+            )
+        self._metering = metering
+        installed = list(hooks)
+        for hook in installed:
+            check_hook(hook, "Bus(hooks=[...])")
+        if metering is not None:
+            installed.insert(0, metering)
+        self._hooks = HookSet(installed) if installed else None
 
     def subscribe(
         self,
@@ -274,7 +320,9 @@ class Bus(BusPublishing, BusBroker, BusRedrive, BusSchedules):
         if name in self._subs:
             raise DuplicateSubscription(
                 f"a subscription named {name!r} already exists on this bus; "
-                "pass a different name=... (names default to the handler's qualified name)"
+                f"pass a name of its own: subscribe(..., name={name + '-2'!r}) or "
+                f"@bus.on(..., name=...) (without name=, a subscription is named after its "
+                "handler function)"
             )
         check_int("concurrency", concurrency)
         check_int("queue_size", queue_size)

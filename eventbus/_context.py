@@ -44,13 +44,14 @@ class Context:
         event: Event,
         attempt: int,
         deadline: float | None,
+        invocation_id: str | None = None,
     ) -> None:
         self._bus = bus
         self.subscription = subscription
         self.event = event
         self.attempt = attempt
         self.deadline = deadline
-        self.invocation_id = _new_id()
+        self.invocation_id = _new_id() if invocation_id is None else invocation_id
         self._logger: logging.LoggerAdapter[logging.Logger] | None = None
 
     @property
@@ -69,7 +70,7 @@ class Context:
         """A logger (``eventbus.handler``) whose records carry this invocation's ids.
 
         Each record gets the attributes ``subscription``, ``invocation_id``,
-        ``event_id`` and ``attempt`` (use them in a formatter).
+        ``event_id``, ``event_type`` and ``attempt`` (use them in a formatter).
         """
         if self._logger is None:
             self._logger = logging.LoggerAdapter(
@@ -78,6 +79,7 @@ class Context:
                     "subscription": self.subscription,
                     "invocation_id": self.invocation_id,
                     "event_id": self.event.id,
+                    "event_type": type(self.event).event_type(),
                     "attempt": self.attempt,
                 },
             )

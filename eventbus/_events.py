@@ -59,7 +59,10 @@ class Event:
     * ``time`` -- an aware datetime, normalised to UTC; now by default;
     * ``source`` -- where the event came from (``""`` by default);
     * ``correlation_id`` / ``causation_id`` -- set by ``Context.publish`` so a
-      chain of follow-up events can be traced to the event that started it.
+      chain of follow-up events can be traced to the event that started it;
+    * ``traceparent`` / ``tracestate`` -- W3C trace context, stamped by
+      tracing hooks such as :func:`eventbus.otel.instrument` (``None``
+      otherwise) and carried through CloudEvents. *Added in 0.2.*
 
     Every subclass has a stable type name, :meth:`event_type`, used on the
     wire (CloudEvents ``type``) and to decode events back into their class.
@@ -73,6 +76,8 @@ class Event:
     source: str = ""
     correlation_id: str | None = None
     causation_id: str | None = None
+    traceparent: str | None = None
+    tracestate: str | None = None
 
     # Stable even though the package re-exports Event with __module__ = "eventbus".
     __event_type_name__: ClassVar[str | None] = "eventbus.Event"

@@ -18,7 +18,8 @@ The tree::
     └── RecordExpired                          a Log record outlived max_record_age
     ├── DuplicateSubscription  (ValueError)    a subscription name is taken
     ├── SerializationError     (ValueError)    an event cannot be encoded/decoded
-    └── TransportError         (ConnectionError) a broker could not be reached or refused
+    ├── TransportError         (ConnectionError) a broker could not be reached or refused
+    └── MeteringError          (ValueError)    a memory size, granularity or price is invalid
 
 Each also subclasses the builtin it is most like, so ``except ValueError``
 keeps working for code that does not know eventbus.
@@ -44,6 +45,7 @@ __all__ = [
     "InvalidObjectKey",
     "InvocationError",
     "LoopDetected",
+    "MeteringError",
     "ObjectNotFound",
     "PatternError",
     "RecordExpired",
@@ -207,6 +209,15 @@ class TransportError(EventBusError, ConnectionError):
     """A broker transport could not carry the event: the broker is unreachable,
     timed out or refused it. The client library's own exception is chained as
     ``__cause__``; the message names the transport and what to do.
+
+    .. versionadded:: 0.2
+    """
+
+
+class MeteringError(EventBusError, ValueError):
+    """A metering or pricing setting is invalid: a ``memory_mb`` outside Lambda's
+    range (128 to 10,240 MB), a billing granularity, a negative price -- or
+    :meth:`Bus.usage` on a bus without ``metering=``.
 
     .. versionadded:: 0.2
     """

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from ._deadletter import DeadLetterSink, MemoryDeadLetters
     from ._dispatch import Router
     from ._events import Event
+    from ._hooks import HookSet
+    from ._metering import Metering
+    from ._publish_buffer import PublishBuffer
     from ._publishing import Receipt
     from ._retry import DeadLetterCondition, RetryPolicy
     from ._scheduler import Scheduler
@@ -61,9 +64,12 @@ class BusLifecycle:
         "_drain_waiter",
         "_fallback",
         "_grace_period",
+        "_hooks",
         "_loop_thread",
         "_max_chain_depth",
+        "_metering",
         "_outstanding",
+        "_publish_buffer",
         "_registered",
         "_registering",
         "_router",
@@ -86,9 +92,12 @@ class BusLifecycle:
     _drain_waiter: anyio.Event | None
     _fallback: MemoryDeadLetters | None
     _grace_period: float | None
+    _hooks: HookSet | None  # None when no hook is installed: one falsy check per call site
     _loop_thread: int | None
     _max_chain_depth: int
+    _metering: Metering | None
     _outstanding: int
+    _publish_buffer: PublishBuffer | None
     _registered: anyio.Event | None
     _registering: int
     _router: Router
@@ -140,6 +149,8 @@ class BusLifecycle:
         self._token = anyio.lowlevel.current_token()
         self._loop_thread = threading.get_ident()
         self._state = _State.RUNNING
+        if self._publish_buffer is not None and self.transport is not None:
+            tg.start_soon(self._publish_buffer.run, self.transport)
         for sub in self._subs.values():
             tg.start_soon(sub.run)
             if self.transport is not None:
@@ -194,6 +205,16 @@ class BusLifecycle:
                 # still filling, say); settle that too.
                 await self._shutdown()
         finally:
+            if self._publish_buffer is not None and len(self._publish_buffer):
+                lost = self._publish_buffer.abandon()
+                logger.error(
+                    "bus closing: %d published event(s) waited in the publish buffer and never "
+                    "reached the broker; they are lost (their publishers got a Receipt with "
+                    "buffered=True): %s",
+                    len(lost),
+                    ", ".join(event.id for event in lost[:20])
+                    + (", ..." if len(lost) > 20 else ""),
+                )
             if self.transport is not None:
                 with anyio.CancelScope(shield=True):
                     await self.transport.aclose()
@@ -250,6 +271,9 @@ class BusLifecycle:
                 if waiter is None:
                     waiter = self._drain_waiter = anyio.Event()
                 await waiter.wait()
+            if self._publish_buffer is not None and len(self._publish_buffer):
+                await self._publish_buffer.wait_empty()  # not on the broker yet
+                continue
             if self.transport is None or not await self._broker_pending():
                 return
             await anyio.sleep(

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 
 import attrs
 
-from ._exceptions import EventBusError
+from ._exceptions import MeteringError
 from ._hooks import Delivery, Outcome
 
 if TYPE_CHECKING:
@@ -32,7 +32,6 @@ __all__ = [
     "CostEstimate",
     "LambdaPricing",
     "Metering",
-    "MeteringError",
     "Usage",
     "UsageReport",
     "check_memory_mb",
@@ -46,10 +45,6 @@ MAX_MEMORY_MB: Final = 10_240
 _MB_MS_PER_GB_S: Final = Decimal(1024 * 1000)
 _CENT: Final = Decimal("0.01")
 _MAX_GRANULARITY_MS: Final = 3_600_000
-
-
-class MeteringError(EventBusError, ValueError):
-    """A metering or pricing setting is invalid: ``memory_mb`` outside Lambda's range, a negative price."""
 
 
 def check_memory_mb(value: object, where: str = "subscribe(memory_mb=...)") -> int:

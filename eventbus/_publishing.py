@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Final, NamedTuple
 
+import anyio
 import anyio.from_thread
 
 from ._events import Event
@@ -26,11 +27,12 @@ from ._retry import DeadLetterCondition
 from ._subscription import Subscription
 from .patterns import Pattern
 
-__all__ = ["BusPublishing", "Explanation", "Receipt", "not_an_event"]
+__all__ = ["BufferedReceipt", "BusPublishing", "Explanation", "Receipt", "not_an_event"]
 
 logger = logging.getLogger("eventbus")
 
 _DEPTH_MEMORY: Final = 65_536  # follow-up events whose chain depth we remember
+_PUBLISH_WINDOW: Final = 256  # publish_many's publishes in flight on a broker at most
 
 
 class Receipt(NamedTuple):
@@ -44,6 +46,29 @@ class Receipt(NamedTuple):
 
     event_id: str
     subscriptions: tuple[str, ...]
+
+    @property
+    def buffered(self) -> bool:
+        """Whether the event waits in the bus's publish buffer instead of being on the broker.
+
+        Always false without ``Bus(publish_buffer=...)``. When true, the
+        broker did not have the event when ``publish`` returned: it is held
+        in this process's memory and sent once the broker takes events
+        again (lost if the process dies first).
+
+        .. versionadded:: 0.2
+        """
+        return False
+
+
+class BufferedReceipt(Receipt):
+    """A :class:`Receipt` for an event held in the publish buffer (``buffered`` is true)."""
+
+    __slots__ = ()
+
+    @property
+    def buffered(self) -> bool:
+        return True
 
 
 class Explanation(NamedTuple):
@@ -85,6 +110,58 @@ class BusPublishing(BusLifecycle):
         if self.transport is not None:
             return await self._send(event)
         return await self._publish(event)
+
+    async def publish_many(self, events: Iterable[Event]) -> list[Receipt]:
+        """Publish several events; return their receipts, in the same order.
+
+        In memory this is ``publish`` for each event in turn. With a broker
+        transport, up to 256 publishes are in flight at once -- sent in
+        order, each receipt returned only once the broker has stored its
+        event -- so a batch costs a few round trips rather than one per
+        event.
+
+        Raises:
+            BusClosed: the bus is not running.
+            TypeError: an item is not an :class:`~eventbus.Event` (checked
+                before anything is published).
+            TransportError: the broker did not store an event (others of
+                the batch may have been stored; publishing the batch again
+                is safe with idempotent handlers).
+
+        .. versionadded:: 0.2
+        """
+        batch = list(events)
+        for event in batch:
+            if not isinstance(event, Event):
+                raise not_an_event(event)
+        if not self.accepting:
+            raise self._closed_error()
+        if self.transport is None or len(batch) < 2:
+            return [await self.publish(event) for event in batch]
+        receipts: list[Receipt | None] = [None] * len(batch)
+        window = anyio.Semaphore(_PUBLISH_WINDOW)
+        failure: Exception | None = None
+
+        async def one(index: int, event: Event) -> None:
+            nonlocal failure
+            try:
+                receipts[index] = await self._send(event)
+            except Exception as exc:  # the first failure stops the batch, raised as itself
+                if failure is None:
+                    failure = exc
+                tg.cancel_scope.cancel()
+            finally:
+                window.release()
+
+        async with anyio.create_task_group() as tg:
+            for index, event in enumerate(batch):
+                await window.acquire()
+                if failure is not None:
+                    break
+                tg.start_soon(one, index, event)
+        if failure is not None:
+            raise failure
+        return [receipt for receipt in receipts if receipt is not None]
 
     def publish_nowait(self, event: Event) -> Receipt:
         """Publish *event* without waiting: all matching subscriptions accept it, or none.

@@ -64,7 +64,12 @@ MAX_NUMBER_DIGITS: Final = 1000
 _INT_BOUND: Final = 10**MAX_NUMBER_DIGITS
 _MAX_TIME_TEXT: Final = 64  # characters: longer is no RFC 3339 timestamp
 
-_ENVELOPE = frozenset({"id", "time", "source", "correlation_id", "causation_id"})
+_ENVELOPE = frozenset(
+    {"id", "time", "source", "correlation_id", "causation_id", "traceparent", "tracestate"}
+)
+# W3C Trace Context: version-traceid-parentid-flags; a later version may append fields.
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(-[\x21-\x7e]*)?")
+_MAX_TRACESTATE: Final = 512  # characters W3C asks every vendor to propagate
 _EMPTY_SOURCE = "/"
 _TAGS = ("$bytes", "$decimal", "$set", "$datetime", "$event", "$map")
 
@@ -78,8 +83,10 @@ def to_cloudevent(event: Event) -> dict[str, Any]:
     The envelope maps to CloudEvents attributes (``id``, ``source``, ``type``
     from :meth:`Event.event_type`, ``time``); ``correlation_id`` and
     ``causation_id`` become the extension attributes ``correlationid`` and
-    ``causationid``; the declared fields become ``data``. An empty ``source``
-    is written as ``"/"`` (CloudEvents requires a non-empty source).
+    ``causationid``; ``traceparent`` and ``tracestate`` become the
+    distributed-tracing extension attributes of the same names; the declared
+    fields become ``data``. An empty ``source`` is written as ``"/"``
+    (CloudEvents requires a non-empty source).
 
     Raises:
         SerializationError: a field holds a value JSON cannot carry (the
@@ -124,6 +131,10 @@ def to_cloudevent(event: Event) -> dict[str, Any]:
         out["correlationid"] = event.correlation_id
     if event.causation_id is not None:
         out["causationid"] = event.causation_id
+    if event.traceparent is not None:
+        out["traceparent"] = event.traceparent
+        if event.tracestate is not None:
+            out["tracestate"] = event.tracestate
     return out
 
 
@@ -204,10 +215,42 @@ def _from_cloudevent(document: Mapping[str, Any] | str | bytes) -> Event:
             if not isinstance(value, str):
                 raise SerializationError(f"{ext}: expected a string, got {type(value).__name__}")
             kwargs[field] = value
+    kwargs.update(_trace_context(document))
     try:
         return cls(**kwargs)
     except (TypeError, ValueError, OverflowError) as exc:
         raise SerializationError(f"data: cannot build {cls.event_type()}: {exc}") from exc
+
+
+def _trace_context(document: Mapping[str, Any]) -> dict[str, str]:
+    """The valid W3C ``traceparent`` (and ``tracestate``) of *document*, else nothing.
+
+    As the W3C Trace Context processing model says, an invalid ``traceparent``
+    is ignored (the trace restarts) rather than refused; an invalid
+    ``tracestate`` is dropped on its own.
+    """
+    traceparent = document.get("traceparent")
+    if (
+        not isinstance(traceparent, str)
+        or len(traceparent) > _MAX_TRACESTATE
+        or not _TRACEPARENT.fullmatch(traceparent)
+        or traceparent.startswith("ff")
+        or (traceparent.startswith("00") and len(traceparent) != 55)
+        or traceparent[3:35] == "0" * 32
+        or traceparent[36:52] == "0" * 16
+    ):
+        return {}
+    out = {"traceparent": traceparent}
+    tracestate = document.get("tracestate")
+    if (
+        isinstance(tracestate, str)
+        and tracestate
+        and len(tracestate) <= _MAX_TRACESTATE
+        and tracestate.isascii()
+        and tracestate.isprintable()
+    ):
+        out["tracestate"] = tracestate
+    return out
 
 
 # -- untrusted JSON, within limits ---------------------------------------------------

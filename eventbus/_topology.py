@@ -11,8 +11,12 @@ their node or inject Mermaid syntax.
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import json
+import os
 import re
+import sys
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
@@ -179,3 +183,64 @@ def render(bus: Bus, direction: str = "LR") -> str:
         nodes.append("    %% dead-letter sinks")
         nodes.extend(sink_nodes)
     return "\n".join([f"flowchart {direction}", *nodes, *edges]) + "\n"
+
+
+# -- python -m eventbus topology module:bus ------------------------------------------------
+
+
+def _load(target: str) -> Bus:
+    """Import ``module:attribute`` and return the bus it names (or a factory's bus)."""
+    from ._bus import Bus
+
+    module_name, sep, attribute = target.partition(":")
+    if not sep or not module_name or not attribute:
+        raise LookupError(
+            f"topology target {target!r} must be 'module:attribute', e.g. 'shop.app:bus'"
+        )
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        value: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise LookupError(f"cannot import {module_name!r} (target {target!r}): {exc}") from exc
+    for part in attribute.split("."):
+        try:
+            value = getattr(value, part)
+        except AttributeError:
+            raise LookupError(f"module {module_name!r} has no attribute {attribute!r}") from None
+    if callable(value) and not isinstance(value, Bus | type):
+        value = value()
+    if not isinstance(value, Bus):
+        raise LookupError(
+            f"topology target {target!r} is a {type(value).__name__}, not an eventbus.Bus "
+            "(or a function taking no arguments that returns one)"
+        )
+    return value
+
+
+def _command(args: argparse.Namespace) -> int:
+    try:
+        bus = _load(args.target)
+    except LookupError as exc:
+        print(f"python -m eventbus topology: {exc.args[0]}", file=sys.stderr)
+        return 2
+    sys.stdout.write(render(bus, args.direction))
+    return 0
+
+
+def add_command(commands: Any) -> None:
+    """Register ``topology`` on the command line's subparsers (``python -m eventbus``)."""
+    parser = commands.add_parser(
+        "topology",
+        help="print a Mermaid flowchart of a bus: sources, event types, subscriptions, "
+        "destinations and dead-letter sinks",
+        description="Import a Bus (module:attribute) and print its topology as a Mermaid flowchart.",
+    )
+    parser.add_argument("target", help="the Bus, as module:attribute (e.g. shop.app:bus)")
+    parser.add_argument(
+        "--direction",
+        default="LR",
+        choices=("LR", "RL", "TB", "TD", "BT"),
+        help="the flowchart's direction (default: LR, left to right)",
+    )
+    parser.set_defaults(func=_command)

@@ -23,10 +23,11 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeAlias, final, runtime_checkable
 
 import anyio.abc
+import attrs
 
 from ._events import Event
 
-__all__ = ["Ack", "Deliver", "MemoryTransport", "Transport"]
+__all__ = ["Ack", "Deliver", "MemoryTransport", "ReportsStatus", "Transport", "TransportStatus"]
 
 Ack: TypeAlias = Callable[[], None]
 """Acknowledge one delivery to the broker (called once, when the event settles)."""
@@ -78,6 +79,45 @@ class Transport(Protocol):
 
     async def aclose(self) -> None:
         """Disconnect. Unacknowledged events stay on the broker for redelivery."""
+        ...
+
+
+@final
+@attrs.frozen
+class TransportStatus:
+    """A snapshot of a broker transport's connection, from ``bus.transport_status()``.
+
+    Attributes:
+        transport: what carries the events: ``"nats"``, ``"redis"``, ``"mqtt"``.
+        url: where the broker is (without a password).
+        connected: whether the transport holds a working connection now.
+        reconnects: how many times the connection was lost and made again
+            since the transport started.
+        last_error: the last connection or publish failure, as text
+            (``None`` when there was none).
+        buffered: events published during an outage that wait in this
+            process's publish buffer for the broker (``Bus(publish_buffer=...)``).
+
+    .. versionadded:: 0.2
+    """
+
+    transport: str
+    url: str
+    connected: bool
+    reconnects: int
+    last_error: str | None
+    buffered: int = 0
+
+
+@runtime_checkable
+class ReportsStatus(Protocol):
+    """**Protocol:** a transport that reports its connection (an optional capability).
+
+    .. versionadded:: 0.2
+    """
+
+    def status(self) -> TransportStatus:
+        """The connection's state now."""
         ...
 
 

@@ -17,10 +17,10 @@ and an event is acknowledged to the broker only once the bus has settled it
 delivered again. See the "Transports" documentation page.
 
 This package imports no client library; a bridge whose client is missing
-raises :class:`ImportError` naming the extra to install. It holds only
-:class:`TransportStatus`, what each bridge's ``status()`` returns.
+raises :class:`ImportError` naming the extra to install. It re-exports
+:class:`eventbus.TransportStatus`, what each bridge's ``status()`` returns.
 """
 
-from ._status import TransportStatus as TransportStatus
+from .._transport import TransportStatus as TransportStatus
 
 __all__ = ("TransportStatus",)

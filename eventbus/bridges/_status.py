@@ -4,36 +4,9 @@ from __future__ import annotations
 
 from typing import final
 
-import attrs
+from .._transport import TransportStatus
 
 __all__ = ["ConnectionTracker", "TransportStatus"]
-
-
-@final
-@attrs.frozen
-class TransportStatus:
-    """A snapshot of a broker transport's connection, from ``transport.status()``.
-
-    Attributes:
-        transport: what carries the events, e.g. ``"nats"``, ``"redis"``, ``"mqtt"``.
-        url: where the broker is.
-        connected: whether the transport holds a working connection now.
-        reconnects: how many times the connection was lost and made again
-            since the transport started.
-        last_error: the last connection or publish failure, as text
-            (``None`` when there was none).
-
-    .. versionadded:: 0.2
-    """
-
-    transport: str
-    url: str
-    connected: bool
-    reconnects: int
-    last_error: str | None
-
-
-TransportStatus.__module__ = "eventbus.bridges"
 
 
 @final
