@@ -14,7 +14,9 @@ import anyio
 import anyio.abc
 import attrs
 
-from ._events import Event
+from ._deadletter import UndecodableEvent
+from ._events import Event, event_class
+from ._exceptions import SerializationError
 from ._lifecycle import BusLifecycle
 from ._publishing import BufferedReceipt, Receipt
 from ._subscription import Subscription
@@ -94,6 +96,13 @@ class BusBroker(BusLifecycle):
 
     async def _deliver_remote(self, sub: Subscription, event: Event, ack: Ack) -> None:
         """Accept an event the broker delivered to *sub*'s group; ack once it settles."""
+        if type(event) is UndecodableEvent:
+            if _meant_for(sub, event):  # a poison message: dead-letter it, then ack
+                sub.register_ack(event, ack)
+                self._reject(sub, event, SerializationError(event.reason), "NotRetryable")
+            else:
+                ack()
+            return
         if not isinstance(event, sub.event_types):
             ack()  # the group sees every event; this one is not for the subscription
             return
@@ -110,6 +119,19 @@ class BusBroker(BusLifecycle):
         if not sub.offer(event):
             await sub.wait_for_room()
             sub.enqueue(event)
+
+
+def _meant_for(sub: Subscription, event: UndecodableEvent) -> bool:
+    """Whether a message the transport could not decode may have been for *sub*.
+
+    Yes unless it names a registered event type that *sub* does not take
+    (a message without a readable type may be for anyone).
+    """
+    try:
+        cls = event_class(event.event_type_name)
+    except SerializationError:
+        return True
+    return issubclass(cls, sub.event_types)
 
 
 def _matches_quietly(sub: Subscription, event: Event) -> bool:

@@ -68,8 +68,14 @@ class Transport(Protocol):
         Each message is decoded with ``from_cloudevent`` (registered event
         classes only); ``deliver(event, ack)`` is awaited (it waits while the
         subscription's queue is full: backpressure reaches the broker) and
-        ``ack()`` is called later, once the event is settled. Messages that
-        cannot be decoded are logged and acknowledged.
+        ``ack()`` is called later, once the event is settled. A message of
+        an event type no class in this process is registered for is logged
+        and acknowledged. Any other message that cannot be decoded -- not
+        JSON, not a CloudEvent, a field its class refuses, whatever the
+        decoder raised -- is handed to ``deliver`` as an
+        :class:`~eventbus.UndecodableEvent` (its raw text and the reason):
+        the bus dead-letters it in the subscription (``NotRetryable``) and
+        then acknowledges it, so one poison message never stops a consumer.
         """
         ...
 

@@ -30,12 +30,13 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
-from typing import Final, NoReturn, TypeAlias, final
+from typing import Any, Final, NoReturn, TypeAlias, final
 
 import anyio
 import attrs
 
 from .._bus import Bus
+from .._deadletter import UndecodableEvent
 from .._events import Event
 from .._retry import NoRetry
 from .._serialization import from_cloudevent, to_cloudevent
@@ -121,6 +122,11 @@ class _Ping(Event, type_name="eventbus.testing.conformance.Ping"):
 @attrs.frozen
 class _Pong(Event, type_name="eventbus.testing.conformance.Pong"):
     n: int
+
+
+@attrs.frozen
+class _Payload(Event, type_name="eventbus.testing.conformance.Payload"):
+    extra: Any = None
 
 
 _UNKNOWN_TYPE: Final = "eventbus.testing.conformance.NeverDefined"
@@ -508,6 +514,72 @@ async def _undecodable_messages_skipped(run: _Run) -> None:
         run.check(left == 0, f"undecodable messages must be acknowledged; pending is {left}")
 
 
+def _poison_messages() -> list[bytes]:
+    """Messages whose decoding raises something other than a plain shape error."""
+    payload = to_cloudevent(_Payload())
+    return [
+        # a time that leaves years 1-9999 once converted to UTC (OverflowError)
+        json.dumps(dict(to_cloudevent(_Ping(90)), time="0001-01-01T00:00:00+01:00")).encode(),
+        # a tag whose value has the wrong shape (AttributeError)
+        json.dumps(dict(payload, data={"extra": {"$map": 5}})).encode(),
+        # nesting far deeper than any parser should recurse (RecursionError)
+        b"[" * 5000 + b"]" * 5000,
+        # bytes that are not UTF-8
+        b'{"specversion": "1.0", "type": "' + _Ping.event_type().encode() + b'", "id": "\xff\xfe"}',
+        # not JSON at all
+        b"\x00 this is not JSON",
+    ]
+
+
+async def _poison_messages_dead_lettered(run: _Run) -> None:
+    """Each poison message is dead-lettered once with its raw bytes and acked; the bus goes on."""
+    assert run.wire is not None
+    namespace = run.namespace()
+    transport = await run.transport(namespace)
+    recorder = _Recorder()
+    name = "check.poison-dead-letters"
+    poison = _poison_messages()
+    before, after, later = _Ping(1), _Ping(2), _Ping(3)
+    async with Bus(transport=transport) as bus:
+        bus.subscribe((_Ping, _Payload), recorder, name=name)
+        await bus.publish(before)
+        for message in poison:
+            await run.wire.put(namespace, message)
+        await bus.publish(after)
+        await bus.drain()
+        run.once_each(recorder, [before, after], "the subscription, around poison messages,")
+        letters = [letter for letter in bus.dead_letters if letter.subscription == name]
+        stored = [
+            letter.event.document
+            for letter in letters
+            if isinstance(letter.event, UndecodableEvent) and letter.event.reason
+        ]
+        run.check(
+            len(letters) == len(poison) and len(stored) == len(poison),
+            f"each of the {len(poison)} poison messages should be dead-lettered once as an "
+            f"UndecodableEvent with a reason; got {len(letters)} letters: "
+            f"{[(type(x.event).__name__, x.error.error_message[:60]) for x in letters]}",
+        )
+        texts = [m.decode() for m in poison if _is_utf8(m)]
+        run.check(
+            sorted(t for t in stored if t in texts) == sorted(texts),
+            "each dead-lettered poison message should keep the message's raw text",
+        )
+        await bus.publish(later)  # the consumer is still running
+        await bus.drain()
+        run.once_each(recorder, [before, after, later], "the subscription, after the poison,")
+        left = await run.pending(transport, name)
+        run.check(left == 0, f"poison messages must be acknowledged; pending is {left}")
+
+
+def _is_utf8(message: bytes) -> bool:
+    try:
+        message.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 async def _cloudevents_on_the_wire(run: _Run) -> None:
     """Events are stored as CloudEvents 1.0 JSON (structured mode), decodable by from_cloudevent."""
     assert run.wire is not None
@@ -555,6 +627,11 @@ _CASES: Final[dict[str, tuple[_Case, TransportFeatures, bool]]] = {
     "deduplicated_by_event_id": (_deduplicated_by_event_id, TransportFeatures.DEDUPLICATION, False),
     "redelivery_after_crash": (_redelivery_after_crash, TransportFeatures.REDELIVERY, False),
     "undecodable_messages_skipped": (_undecodable_messages_skipped, TransportFeatures.NONE, True),
+    "poison_messages_dead_lettered": (
+        _poison_messages_dead_lettered,
+        TransportFeatures.NONE,
+        True,
+    ),
     "cloudevents_on_the_wire": (_cloudevents_on_the_wire, TransportFeatures.NONE, True),
 }
 
@@ -580,7 +657,9 @@ async def check_transport(
     unsubscribe on a running bus, a one-slot queue (backpressure), skipped
     events acknowledged; with *features*, order, deduplication and
     redelivery after a crash; with *wire*, the CloudEvents JSON on the wire
-    and undecodable messages skipped without blocking the group.
+    and undecodable messages skipped without blocking the group, and
+    poison messages (whose decoding raises anything at all) dead-lettered
+    once each with their raw text and acknowledged while the bus goes on.
 
     Args:
         factory: ``factory(namespace)`` returns an async context manager

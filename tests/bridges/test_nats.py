@@ -31,6 +31,8 @@ from eventbus.testing import (
     check_transport,
 )
 
+from ._poison import poison_scenario
+
 ACK_WAIT = 1.0  # seconds: the redelivery delay of the transports made here
 FEATURES = (
     TransportFeatures.REDELIVERY | TransportFeatures.DEDUPLICATION | TransportFeatures.ORDERED
@@ -113,6 +115,12 @@ async def transport(url: str, **options: object) -> AsyncIterator[NatsTransport]
         )
     finally:
         await delete_stream(url, stream_name(namespace))
+
+
+@pytest.mark.integration
+async def test_poison_messages_are_dead_lettered_and_consuming_goes_on(nats_url: str) -> None:
+    """A poison message is dead-lettered once where it may belong, acked; good events flow."""
+    await poison_scenario(factory(nats_url), wire(nats_url))
 
 
 # -- the conformance suite ----------------------------------------------------------------

@@ -29,6 +29,8 @@ from eventbus.testing import (
     check_transport,
 )
 
+from ._poison import poison_scenario
+
 CLAIM_IDLE = 1.0  # seconds: the redelivery delay of the transports made here
 FEATURES = TransportFeatures.REDELIVERY | TransportFeatures.ORDERED
 
@@ -89,6 +91,12 @@ async def transport(url: str, **options: Any) -> AsyncIterator[RedisStreamsTrans
         yield RedisStreamsTransport(url, stream=key, claim_idle=CLAIM_IDLE, **options)
     finally:
         await delete_stream(url, key)
+
+
+@pytest.mark.integration
+async def test_poison_messages_are_dead_lettered_and_consuming_goes_on(redis_url: str) -> None:
+    """A poison message is dead-lettered once where it may belong, acked; good events flow."""
+    await poison_scenario(factory(redis_url), wire(redis_url))
 
 
 # -- the conformance suite ----------------------------------------------------------------
