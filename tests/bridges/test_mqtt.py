@@ -34,6 +34,7 @@ from eventbus.testing import (
     check_transport,
 )
 
+from ._poison import poison_scenario
 from .conftest import unavailable
 
 MQTT_HOST = "127.0.0.1"
@@ -154,6 +155,15 @@ async def test_conformance(mqtt_url: str, case: str) -> None:
         factory(mqtt_url, recorders), FEATURES, wire=wire, cases=[case], case_timeout=20
     )
     assert report.passed + tuple(name for name, _ in report.skipped) == (case,)
+
+
+@pytest.mark.integration
+async def test_poison_messages_are_dead_lettered_and_consuming_goes_on(mqtt_url: str) -> None:
+    """A poison message is dead-lettered once where it may belong, acked; good events flow."""
+    recorders = _Recorders(mqtt_url)
+    await poison_scenario(
+        factory(mqtt_url, recorders), Wire(put=recorders.put, read=recorders.read)
+    )
 
 
 def test_features_leave_out_what_mqtt_cannot_promise() -> None:
