@@ -13,11 +13,12 @@ The class is assembled from parts, each in the module a reader would look in:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any, Final, TypeVar, final
+from typing import Any, Final, TypeVar, cast, final
 
 import anyio
 import anyio.abc
@@ -36,7 +37,7 @@ from ._flow import CircuitBreaker, RateLimit
 from ._hooks import Hook, HookSet, check_hook
 from ._lifecycle import _State
 from ._metering import DEFAULT_MEMORY_MB, Metering, UsageReport, check_memory_mb
-from ._metrics import SubscriptionMetrics
+from ._metrics import MetricsSnapshot
 from ._publish_buffer import PublishBuffer
 from ._publishing import BusPublishing, Explanation, Receipt
 from ._redrive import BusRedrive
@@ -321,7 +322,7 @@ class Bus(BusPublishing, BusBroker, BusRedrive, BusSchedules):
             raise DuplicateSubscription(
                 f"a subscription named {name!r} already exists on this bus; "
                 f"pass a name of its own: subscribe(..., name={name + '-2'!r}) or "
-                f"@bus.on(..., name=...) (without name=, a subscription is named after its "
+                "@bus.on(..., name=...) (without name=, a subscription is named after its "
                 "handler function)"
             )
         check_int("concurrency", concurrency)
@@ -436,14 +437,21 @@ class Bus(BusPublishing, BusBroker, BusRedrive, BusSchedules):
         state: StateStore | None = None,
         **stream_options: Any,
     ) -> Callable[[H], H]:
-        """Decorator form of :meth:`subscribe`; returns the handler unchanged::
+        """Decorator form of :meth:`subscribe`; returns the handler, which carries its subscription::
 
         @bus.on(OrderPlaced, concurrency=4)
         async def send_receipt(event: OrderPlaced) -> None: ...
+
+        send_receipt.subscription.name      # 'send_receipt'
+        bus.metrics()[send_receipt]         # its metrics
+
+        .. versionchanged:: 0.2
+           The handler gets a ``subscription`` attribute (when it takes
+           attributes, as functions do).
         """
 
         def decorate(handler: H) -> H:
-            self.subscribe(
+            sub = self.subscribe(
                 event_types,
                 handler,
                 name=name,
@@ -460,6 +468,8 @@ class Bus(BusPublishing, BusBroker, BusRedrive, BusSchedules):
                 state=state,
                 **stream_options,
             )
+            with contextlib.suppress(AttributeError, TypeError):  # e.g. a bound method
+                cast("Any", handler).subscription = sub
             return handler
 
         return decorate
@@ -545,9 +555,15 @@ class Bus(BusPublishing, BusBroker, BusRedrive, BusSchedules):
         """Every subscription, in the order they were made."""
         return tuple(self._subs.values())
 
-    def metrics(self) -> dict[str, SubscriptionMetrics]:
-        """A snapshot of every subscription's metrics, keyed by subscription name."""
-        return {name: sub.metrics() for name, sub in self._subs.items()}
+    def metrics(self) -> MetricsSnapshot:
+        """A snapshot of every subscription's metrics, keyed by subscription name.
+
+        It is a ``dict``; a handler works as a key too: ``bus.metrics()[send_receipt]``.
+        """
+        return MetricsSnapshot(
+            {name: sub.metrics() for name, sub in self._subs.items()},
+            [(sub.handler, name) for name, sub in self._subs.items()],
+        )
 
     async def _store_dead_letter(self, sink: DeadLetterSink, letter: DeadLetter) -> None:
         exc = letter.exception

@@ -11,6 +11,7 @@ subscription each one failed in.
 
 from __future__ import annotations
 
+import functools
 import logging
 import typing
 import uuid
@@ -23,6 +24,7 @@ import attrs
 from ._events import Event
 from ._exceptions import error_info
 from ._retry import DeadLetterCondition
+from ._settle import publish_to_tracked
 
 if TYPE_CHECKING:
     from ._bus import Bus
@@ -304,7 +306,7 @@ class MemoryDeadLetters:
         ValueError: *maxlen* is not a positive int or ``None``.
     """
 
-    __slots__ = ("_letters", "evicted", "maxlen")
+    __slots__ = ("_letters", "_redriving", "evicted", "maxlen")
 
     def __init__(self, *, maxlen: int | None = None) -> None:
         if maxlen is not None and (isinstance(maxlen, bool) or maxlen < 1):
@@ -312,6 +314,7 @@ class MemoryDeadLetters:
         self.maxlen = maxlen
         self.evicted = 0
         self._letters: dict[str, DeadLetter] = {}  # by id, in arrival order
+        self._redriving: set[str] = set()  # letters whose redriven event has not settled
 
     async def put(self, letter: DeadLetter) -> None:
         """Keep *letter*, evicting the oldest one when full."""
@@ -444,12 +447,14 @@ class MemoryDeadLetters:
     ) -> int:
         """Deliver letters again to the subscription each one failed in.
 
-        Each letter is removed once its subscription has accepted the event
-        again (``bus.publish_to``); other subscriptions never see it. The
-        filters are those of :meth:`query`. Letters that stay in the sink:
-        those of a subscription the bus does not have, or whose event that
-        subscription no longer takes. An event that fails again becomes a new
-        letter.
+        Each event goes to its original subscription only
+        (``bus.publish_to``); other subscriptions never see it. Each letter
+        is removed once that subscription has *settled* the event again:
+        handled it, or dead-lettered it (as a new letter). Until then the
+        letter stays listed, and another redrive skips it. The filters are
+        those of :meth:`query`. Letters that stay in the sink: those of a
+        subscription the bus does not have, or whose event that subscription
+        no longer takes.
 
         Args:
             bus: the running bus to deliver on.
@@ -464,8 +469,12 @@ class MemoryDeadLetters:
             BusClosed: the bus is not running; the letters not yet accepted stay.
             Exception: whatever *where* raises; the letters not yet accepted stay.
 
-        On cancellation, the letters accepted so far are removed and the
-        rest stay.
+        On cancellation, the letters accepted so far leave the sink as
+        their events settle; the rest stay.
+
+        .. versionchanged:: 0.2
+           A letter is removed once its event has settled, not when it is
+           accepted.
         """
         flt = _make_filter(
             "redrive",
@@ -480,14 +489,25 @@ class MemoryDeadLetters:
         for letter in tuple(self._letters.values()):
             if not flt.matches(letter) or not _redrivable(bus, letter):
                 continue
-            if letter.id not in self._letters:
-                continue  # purged or redriven meanwhile
-            await bus.publish_to(letter.subscription, letter.event)
-            self.remove(letter)
+            if letter.id not in self._letters or letter.id in self._redriving:
+                continue  # purged meanwhile, or its event is on its way already
+            self._redriving.add(letter.id)
+            try:
+                await publish_to_tracked(
+                    bus, letter.subscription, letter.event, functools.partial(self._settled, letter)
+                )
+            except BaseException:
+                self._redriving.discard(letter.id)
+                raise
             moved += 1
         if moved:
             logger.info("redrove %d dead letter(s); %d left", moved, len(self._letters))
         return moved
+
+    def _settled(self, letter: DeadLetter) -> None:
+        """The redriven event of *letter* was handled or dead-lettered again."""
+        self._redriving.discard(letter.id)
+        self._letters.pop(letter.id, None)
 
     def __repr__(self) -> str:
         return f"MemoryDeadLetters(<{len(self._letters)} letters>)"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, final
@@ -27,6 +29,7 @@ from ._deadletter import (
 from ._exceptions import SerializationError
 from ._retry import DeadLetterCondition
 from ._serialization import _parse_json, from_cloudevent, to_cloudevent
+from ._settle import publish_to_tracked
 from ._sqlite import PRIVATE_FILE_MODE, ClosingFile, SqliteFile, from_us, to_us, transaction
 
 if TYPE_CHECKING:
@@ -111,11 +114,16 @@ class SqliteDeadLetters(ClosingFile):
        New files are private (0600) by default; the *mode* argument.
     """
 
-    __slots__ = ("_file", "_warned")
+    __slots__ = ("_file", "_redriving", "_settled", "_settled_lock", "_warned")
 
     def __init__(self, path: str | os.PathLike[str], *, mode: int = PRIVATE_FILE_MODE) -> None:
         self._file = SqliteFile(path, _SCHEMA, "SqliteDeadLetters", mode)
         self._warned: set[str] = set()
+        # Letters whose redriven event is on its way (skipped by another
+        # redrive), and those whose redriven event has settled (to delete).
+        self._redriving: set[str] = set()
+        self._settled: list[str] = []
+        self._settled_lock = threading.Lock()
 
     @property
     def path(self) -> str:
@@ -155,6 +163,8 @@ class SqliteDeadLetters(ClosingFile):
         return iter(self._select(_Filter(), None))
 
     def __len__(self) -> int:
+        self._forget_settled_now()
+
         def count(db: sqlite3.Connection) -> int:
             (n,) = db.execute("SELECT COUNT(*) FROM eventbus_dead_letters").fetchone()
             return int(n)
@@ -215,6 +225,7 @@ class SqliteDeadLetters(ClosingFile):
         return out
 
     def _select(self, flt: _Filter, limit: int | None) -> list[DeadLetter]:
+        self._forget_settled_now()
         clause, params = flt.sql()
         sql = f"SELECT {_COLUMNS} FROM eventbus_dead_letters WHERE {clause} ORDER BY seq"
         if limit is not None:
@@ -322,17 +333,46 @@ class SqliteDeadLetters(ClosingFile):
     async def _delete(self, ids: list[str]) -> int:
         if not ids:
             return 0
+        return await self._file.call(_deleter(ids))
 
-        def delete(db: sqlite3.Connection) -> int:
-            def each() -> int:
-                return sum(
-                    db.execute("DELETE FROM eventbus_dead_letters WHERE id = ?", (i,)).rowcount
-                    for i in ids
-                )
+    # -- letters whose redriven event settled ------------------------------------------
 
-            return transaction(db, each)
+    def _on_settled(self, letter_id: str) -> None:
+        """The event of redriven letter *letter_id* was handled or dead-lettered again."""
+        self._redriving.discard(letter_id)
+        with self._settled_lock:
+            self._settled.append(letter_id)
 
-        return await self._file.call(delete)
+    def _take_settled(self) -> list[str]:
+        with self._settled_lock:
+            ids, self._settled = self._settled, []
+        return ids
+
+    def _give_back_settled(self, ids: list[str]) -> None:
+        with self._settled_lock:
+            self._settled[:0] = ids
+
+    def _forget_settled_now(self) -> None:
+        """Delete the settled letters here (any thread), before a read."""
+        ids = self._take_settled()
+        if not ids:
+            return
+        try:
+            self._file.run(_deleter(ids))
+        except BaseException:
+            self._give_back_settled(ids)
+            raise
+
+    async def _forget_settled(self) -> None:
+        """Delete the settled letters in a worker thread."""
+        ids = self._take_settled()
+        if not ids:
+            return
+        try:
+            await self._file.call(_deleter(ids))
+        except BaseException:
+            self._give_back_settled(ids)
+            raise
 
     async def redrive(
         self,
@@ -348,14 +388,18 @@ class SqliteDeadLetters(ClosingFile):
         """Deliver letters again to the subscription each one failed in, oldest first.
 
         Each event goes to its original subscription only
-        (``bus.publish_to``), and its letter is deleted only after that
-        subscription has accepted it again. A crash during a redrive
-        therefore loses no letter; at worst a letter accepted just before
-        the crash is still in the file and is delivered again by the next
-        redrive. Letters that stay in the file: those of a subscription the
-        bus does not have, those whose event that subscription no longer
-        takes, and undecodable ones (each is logged). An event that fails
-        again becomes a new letter.
+        (``bus.publish_to``), and its letter is deleted only once that
+        subscription has *settled* the event again: handled it, or
+        dead-lettered it (as a new letter). A crash during or after a
+        redrive -- even a SIGKILL with redriven events still queued --
+        therefore loses no letter; at worst a letter whose event was handled
+        just before the crash is still in the file and is delivered again by
+        the next redrive. Letters whose event is still on its way are
+        skipped by another redrive meanwhile. Letters that stay in the file:
+        those of a subscription the bus does not have, those whose event
+        that subscription no longer takes, and undecodable ones (each is
+        logged). Settled letters are deleted in batches, and before any
+        read of the sink.
 
         Args:
             bus: the running bus to deliver on.
@@ -363,7 +407,8 @@ class SqliteDeadLetters(ClosingFile):
                 letters to redrive (default: all); see :meth:`query`.
 
         Returns:
-            How many letters were redriven.
+            How many letters were redriven (accepted again; they leave the
+            file as their events settle).
 
         Raises:
             TypeError, ValueError: a filter is invalid.
@@ -372,8 +417,12 @@ class SqliteDeadLetters(ClosingFile):
             sqlite3.Error: reading or deleting failed.
             RuntimeError: the sink is closed.
 
-        On cancellation (or any error), the letters accepted so far are
-        deleted and the rest stay.
+        On cancellation (or any error), the letters whose events have
+        settled so far are deleted and the rest stay.
+
+        .. versionchanged:: 0.2
+           A letter is deleted once its event has settled, not when it is
+           accepted.
         """
         flt = _make_filter(
             "redrive",
@@ -386,21 +435,29 @@ class SqliteDeadLetters(ClosingFile):
         )
         letters = await anyio.to_thread.run_sync(self._select, attrs.evolve(flt, where=None), None)
         moved = 0
-        accepted: list[str] = []
         try:
             for letter in letters:
+                if letter.id in self._redriving:
+                    continue  # its event is on its way already
                 if (where is not None and not where(letter)) or not _redrivable(bus, letter):
                     continue
-                await bus.publish_to(letter.subscription, letter.event)
-                accepted.append(letter.id)
+                self._redriving.add(letter.id)
+                try:
+                    await publish_to_tracked(
+                        bus,
+                        letter.subscription,
+                        letter.event,
+                        functools.partial(self._on_settled, letter.id),
+                    )
+                except BaseException:
+                    self._redriving.discard(letter.id)
+                    raise
                 moved += 1
-                if len(accepted) >= _DELETE_BATCH:
-                    batch, accepted = accepted, []
-                    await self._delete(batch)
+                if len(self._settled) >= _DELETE_BATCH:
+                    await self._forget_settled()
         finally:
-            if accepted:
-                with anyio.CancelScope(shield=True):
-                    await self._delete(accepted)
+            with anyio.CancelScope(shield=True):
+                await self._forget_settled()
         if moved:
             logger.info("redrove %d dead letter(s) from %r", moved, self.path)
         return moved
@@ -410,13 +467,32 @@ class SqliteDeadLetters(ClosingFile):
     def close(self) -> None:
         """Close the file, after any write in progress; closing twice is harmless.
 
+        Letters whose redriven event has settled are deleted first; those
+        whose event has not settled yet stay (and are redriven again later).
         Later calls other than :meth:`close` raise :class:`RuntimeError`.
         """
+        if not self._file.closed:
+            self._forget_settled_now()
         self._file.close()
 
     def __repr__(self) -> str:
         state = " closed" if self._file.closed else ""
         return f"SqliteDeadLetters({self.path!r}{state})"
+
+
+def _deleter(ids: list[str]) -> Callable[[sqlite3.Connection], int]:
+    """A transaction deleting the letters *ids*; returns how many it deleted."""
+
+    def delete(db: sqlite3.Connection) -> int:
+        def each() -> int:
+            return sum(
+                db.execute("DELETE FROM eventbus_dead_letters WHERE id = ?", (i,)).rowcount
+                for i in ids
+            )
+
+        return transaction(db, each)
+
+    return delete
 
 
 def _encode(letter: DeadLetter) -> tuple[Any, ...]:

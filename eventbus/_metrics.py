@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import final
+from collections.abc import Iterable, Mapping
+from typing import Any, final
 
 import attrs
 
-__all__ = ["SubscriptionMetrics"]
+__all__ = ["MetricsSnapshot", "SubscriptionMetrics"]
 
 DURATION_WINDOW = 4096  # durations kept for percentiles: the most recent invocations
 
@@ -43,6 +44,10 @@ class SubscriptionMetrics:
             running after a timeout or shutdown (threads cannot be cancelled).
         circuit: the circuit breaker's state: ``"closed"``, ``"open"`` or
             ``"half-open"`` (always ``"closed"`` without a breaker).
+        redriven: dead-lettered events delivered to it again by a redrive
+            (``sink.redrive(bus)``, i.e. ``bus.publish_to``); each is also
+            counted in ``accepted`` again, so after a successful redrive
+            ``succeeded`` grows by as many. *Added in 0.2.*
     """
 
     accepted: int = 0
@@ -59,6 +64,7 @@ class SubscriptionMetrics:
     duration_p99: float = 0.0
     abandoned_threads: int = 0
     circuit: str = "closed"
+    redriven: int = 0
 
     @property
     def balanced(self) -> bool:
@@ -80,6 +86,7 @@ class Counters:
         "errors",
         "in_flight",
         "queued",
+        "redriven",
         "retries",
         "succeeded",
         "throttled",
@@ -99,6 +106,7 @@ class Counters:
         self.queued = 0
         self.waiting_retry = 0
         self.abandoned_threads = 0
+        self.redriven = 0
         self._durations: list[float] = []
         self._next = 0
 
@@ -127,6 +135,45 @@ class Counters:
             duration_p99=_percentile(ordered, 0.99),
             abandoned_threads=self.abandoned_threads,
             circuit=circuit,
+            redriven=self.redriven,
+        )
+
+
+@final
+class MetricsSnapshot(dict[str, SubscriptionMetrics]):
+    """What ``bus.metrics()`` returns: each subscription's metrics by name (a ``dict``).
+
+    A handler works as a key too -- the function given to ``subscribe`` or
+    decorated with ``@bus.on`` -- so ``bus.metrics()[send_receipt]`` is
+    ``bus.metrics()["send_receipt"]``.
+
+    .. versionadded:: 0.2
+    """
+
+    __slots__ = ("_handlers",)
+
+    def __init__(
+        self,
+        metrics: Mapping[str, SubscriptionMetrics],
+        handlers: Iterable[tuple[object, str]] = (),
+    ) -> None:
+        super().__init__(metrics)
+        self._handlers = tuple(handlers)
+
+    def __getitem__(self, key: str | Any) -> SubscriptionMetrics:
+        if isinstance(key, str):
+            return dict.__getitem__(self, key)
+        subscription = getattr(key, "subscription", None)
+        name = getattr(subscription, "name", None)
+        if isinstance(name, str) and name in self:
+            return dict.__getitem__(self, name)
+        for handler, handler_name in self._handlers:
+            if handler == key:
+                return dict.__getitem__(self, handler_name)
+        label = getattr(key, "__qualname__", type(key).__qualname__)
+        raise KeyError(
+            f"{label} is not the handler of any subscription in this snapshot; "
+            f"index by subscription name, one of: {', '.join(map(repr, self)) or 'none'}"
         )
 
 

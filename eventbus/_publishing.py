@@ -174,7 +174,7 @@ class BusPublishing(BusLifecycle):
         if not self.accepting:
             raise self._closed_error()
         if not isinstance(event, Event):
-            raise not_an_event(event)
+            raise not_an_event(event, "publish_nowait")
         if self.transport is not None:
             raise BusFull(
                 "publish_nowait() cannot wait for the broker to store the event; "
@@ -303,7 +303,7 @@ class BusPublishing(BusLifecycle):
             subscription order.
         """
         if not isinstance(event, Event):
-            raise not_an_event(event)
+            raise not_an_event(event, "explain")
         out: dict[str, Explanation] = {}
         cls = type(event)
         for name, sub in self._subs.items():
@@ -358,9 +358,16 @@ class BusPublishing(BusLifecycle):
             raise InvocationError.from_exception(name, exc) from exc
 
 
-def not_an_event(value: object) -> TypeError:
+def not_an_event(value: object, method: str = "publish") -> TypeError:
+    """The error for a non-event given to *method* (``publish``, ``explain``, ...)."""
+    if method == "explain":
+        return TypeError(
+            f"explain() takes the eventbus.Event you would publish, got "
+            f"{type(value).__name__}; build the event, e.g. bus.explain(OrderPlaced('o-1')). "
+            "To try a pattern on a plain mapping, use eventbus.Pattern(spec).explain(mapping)"
+        )
     return TypeError(
-        f"publish() takes an eventbus.Event instance, got {type(value).__name__}; "
+        f"{method}() takes an eventbus.Event instance, got {type(value).__name__}; "
         "define '@attrs.frozen class MyEvent(Event): ...', or convert AWS payloads with "
         "eventbus.aws.from_lambda_event()"
     )

@@ -24,7 +24,8 @@ class BusRedrive(BusLifecycle):
 
         Used to redrive dead letters: only that subscription sees the event,
         and its ``where`` filter is not applied. Waits for room like
-        :meth:`publish`. Allowed while the bus drains on close.
+        :meth:`publish`. Allowed while the bus drains on close. Counted in
+        the subscription's ``redriven`` metric.
 
         Raises:
             UnknownSubscription: no subscription has that name.
@@ -34,10 +35,11 @@ class BusRedrive(BusLifecycle):
             raise self._closed_error()
         sub = self.subscription(name)
         if not isinstance(event, Event):
-            raise not_an_event(event)
+            raise not_an_event(event, "publish_to")
         if sub.has_room():
             sub.enqueue(event)
         else:
             await sub.wait_for_room()
             sub.enqueue(event)
+        sub._counters.redriven += 1
         return Receipt(event.id, (name,))

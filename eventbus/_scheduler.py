@@ -9,6 +9,7 @@ zone database) is imported on the first ``bus.schedule`` call, not before.
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal, final
@@ -256,6 +257,21 @@ class BusSchedules:
     if TYPE_CHECKING:
         _scheduler: Scheduler
         _state: _State
+        _loop_thread: int | None
+
+    def _check_thread(self, method: str) -> None:
+        """Refuse a call from a thread other than the running bus's loop (it could not start a task)."""
+        if (
+            self._state is _State.RUNNING
+            and self._loop_thread is not None
+            and threading.get_ident() != self._loop_thread
+        ):
+            raise RuntimeError(
+                f"Bus.{method}() was called from a thread that is not the bus's event-loop "
+                f"thread. From plain threads, use BlockingBus.{method}(...) -- "
+                f"blocking_bus.{method}(...), not blocking_bus.bus.{method}(...); in an async "
+                f"program, call anyio.from_thread.run_sync(bus.{method}, ...) from the thread"
+            )
 
     def schedule(
         self,
@@ -304,9 +320,12 @@ class BusSchedules:
         Raises:
             ScheduleError: the expression, time zone, name or an option is
                 invalid (the message says which and why).
+            RuntimeError: called from another thread than the running bus's
+                event loop (use :meth:`BlockingBus.schedule` from plain threads).
         """
         if self._state in (_State.CLOSING, _State.CLOSED):
             raise BusClosed("cannot schedule: the bus is closing or closed")
+        self._check_thread("schedule")
         return self._scheduler.add(
             expression,
             name=name,
@@ -322,7 +341,9 @@ class BusSchedules:
 
         Raises:
             ScheduleError: there is no such schedule.
+            RuntimeError: called from another thread than the running bus's event loop.
         """
+        self._check_thread("unschedule")
         self._scheduler.remove(name)
 
     def schedules(self) -> list[ScheduleInfo]:

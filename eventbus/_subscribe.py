@@ -133,8 +133,10 @@ def _callable_name(handler: Handler) -> str:
 
 
 def default_name(handler: Handler) -> str:
-    """The default subscription name: the handler's ``__qualname__``.
+    """The default subscription name: the handler function's name.
 
+    A function defined inside another is named ``index``, not
+    ``main.<locals>.index``; a method keeps its class (``Mailer.send``).
     For a ``functools.partial`` it is the wrapped function's; for a callable
     object, its class's.
     """
@@ -142,7 +144,9 @@ def default_name(handler: Handler) -> str:
     while isinstance(target, functools.partial):
         target = target.func
     name = getattr(target, "__qualname__", None)
-    return name if isinstance(name, str) else type(target).__qualname__
+    if not isinstance(name, str):
+        name = type(target).__qualname__
+    return name.rpartition("<locals>.")[2]
 
 
 def unknown(name: str, known: Mapping[str, object]) -> UnknownSubscription:

@@ -464,8 +464,8 @@ async def test_redrive_on_a_closed_bus_keeps_every_letter(sink: SqliteDeadLetter
     assert len(sink) == 1
 
 
-async def test_cancelled_redrive_deletes_only_accepted_letters(sink: SqliteDeadLetters) -> None:
-    """A redrive cancelled while waiting for room deletes the letters already accepted, no more."""
+async def test_cancelled_redrive_deletes_only_settled_letters(sink: SqliteDeadLetters) -> None:
+    """A cancelled redrive keeps every letter whose event has not settled; settled ones go."""
     started, gate = anyio.Event(), anyio.Event()
     seen: list[str] = []
 
@@ -490,8 +490,10 @@ async def test_cancelled_redrive_deletes_only_accepted_letters(sink: SqliteDeadL
             await settle()  # o-2 is queued, and o-3 waits for room
             assert bus.metrics()["billing"].accepted == 2  # o-3 waits for room
             scope.cancel()
-        assert _orders(list(sink)) == ["o-3"]
+        assert _orders(list(sink)) == ["o-1", "o-2", "o-3"]  # accepted is not settled
         gate.set()
+        await bus.drain()
+        assert _orders(list(sink)) == ["o-3"]
     assert seen == ["o-1", "o-2"]
 
 

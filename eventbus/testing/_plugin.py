@@ -19,6 +19,7 @@ left in the same one.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import sys
 from collections.abc import AsyncIterator, Generator, Mapping
 from typing import TYPE_CHECKING, Any, Final, final
@@ -76,6 +77,56 @@ def pytest_runtest_makereport(
     if call.when == "call" and call.excinfo is not None:
         item.stash[_TEST_FAILED] = True
     return report
+
+
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> object | None:
+    """Fail an eventbus ``async def`` test that no async plugin ran, saying why and the fix.
+
+    pytest itself only says "async def functions are not natively
+    supported"; the usual cause is pytest-asyncio's default strict mode.
+    Runs after anyio's plugin (which takes its tests first) and before
+    pytest's own call; pytest-asyncio hands pytest a synchronous wrapper.
+    """
+    function = pyfuncitem.obj
+    if not (inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function)):
+        return None
+    if not _uses_eventbus(pyfuncitem):
+        return None
+    pytest.fail(_not_run_message(pyfuncitem), pytrace=False)
+
+
+def _uses_eventbus(item: pytest.Function) -> bool:
+    """Whether *item* asks for an eventbus fixture or its module uses eventbus."""
+    if {"bus", "fake_clock", "eventbus_clock", "eventbus_options"} & set(item.fixturenames):
+        return True
+    module = getattr(item, "module", None)
+    for value in vars(module).values() if module is not None else ():
+        owner = getattr(value, "__module__", None) or getattr(value, "__name__", None)
+        if isinstance(owner, str) and (owner == "eventbus" or owner.startswith("eventbus.")):
+            return True
+    return False
+
+
+def _not_run_message(item: pytest.Function) -> str:
+    name = item.name
+    if item.config.pluginmanager.has_plugin("asyncio"):
+        why = (
+            f"{name} is an 'async def' test, but no plugin ran it: pytest-asyncio is in strict "
+            "mode (its default), where only tests marked @pytest.mark.asyncio run. "
+        )
+        fix = (
+            'Set asyncio_mode = "auto" under [tool.pytest.ini_options] in pyproject.toml '
+            "(or asyncio_mode = auto under [pytest] in pytest.ini) to run every async test, "
+            "or mark this one @pytest.mark.asyncio (or @pytest.mark.anyio for anyio's plugin)."
+        )
+    else:
+        why = f"{name} is an 'async def' test, but no async test plugin is installed to run it. "
+        fix = (
+            'pip install pytest-asyncio and set asyncio_mode = "auto" under '
+            "[tool.pytest.ini_options] in pyproject.toml, or mark the test @pytest.mark.anyio "
+            "(anyio's plugin comes with anyio)."
+        )
+    return why + fix + " [eventbus.testing]"
 
 
 def _asyncio_auto_mode(config: pytest.Config) -> bool:
