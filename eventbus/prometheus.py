@@ -153,6 +153,16 @@ class EventbusCollector(Collector):
             self._durations = _Durations(tuple(float(b) for b in bounds))
             add_hook(self._durations)
 
+    def close(self) -> None:
+        """Stop feeding the duration histogram: remove the collector's hook from the bus.
+
+        Unregister the collector from its registry as well. Calling it twice is harmless.
+        """
+        durations, self._durations = self._durations, None
+        remove_hook = getattr(self.bus, "remove_hook", None)
+        if durations is not None and callable(remove_hook):
+            remove_hook(durations)
+
     def describe(self) -> Iterator[Metric]:
         """Nothing: the metrics are described by :meth:`collect` at each scrape."""
         return iter(())
@@ -225,7 +235,7 @@ class EventbusCollector(Collector):
 
     def _billed(self) -> Metric | None:
         usage = getattr(self.bus, "usage", None)
-        if not callable(usage):
+        if not callable(usage) or getattr(self.bus, "metering", True) is None:
             return None
         try:
             report = usage()

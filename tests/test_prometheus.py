@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from eventbus import Bus, Event, ExponentialBackoff, NoRetry, SubscriptionMetrics
+from eventbus import Bus, Event, ExponentialBackoff, Metering, NoRetry, SubscriptionMetrics
 from eventbus.prometheus import DEFAULT_BUCKETS, EventbusCollector
 from eventbus.testing import FakeClock
 
@@ -130,6 +130,59 @@ async def test_queue_depth_and_in_flight_are_gauges_of_now() -> None:
     assert value(families["eventbus_queue_depth"], subscription="hold") == 1
 
 
+async def test_real_bus_feeds_the_histogram_on_its_clock() -> None:
+    """On a bus with hooks, attempts of 0.25 s of virtual time land in the le=0.25 bucket."""
+    clock = FakeClock()
+
+    async def quarter(event: Ping) -> None:
+        await clock.sleep_until(clock.now() + 0.25)
+
+    async with Bus(clock=clock) as bus:
+        registry = CollectorRegistry()
+        registry.register(EventbusCollector(bus, buckets=(0.1, 0.25, 1.0)))
+        bus.subscribe(Ping, quarter, name="q")
+        await bus.publish(Ping())
+        await bus.publish(Ping())
+        await clock.advance(1.0)
+        await bus.drain()
+        text = generate_latest(registry).decode()
+    histogram = {f.name: f for f in text_string_to_metric_families(text)}[
+        "eventbus_handler_duration_seconds"
+    ]
+    assert histogram.type == "histogram"
+    assert value(histogram, "_bucket", subscription="q", le="0.1") == 0
+    assert value(histogram, "_bucket", subscription="q", le="0.25") == 2
+    assert value(histogram, "_sum", subscription="q") == pytest.approx(0.5)
+
+
+async def test_metered_bus_exposes_billed_gb_seconds() -> None:
+    """512 MB, 0.25 s attempts billed in 100 ms steps: 0.3 s x 0.5 GB = 0.15 GB-s each."""
+    clock = FakeClock()
+
+    async def quarter(event: Ping) -> None:
+        await clock.sleep_until(clock.now() + 0.25)
+
+    async with Bus(clock=clock, metering=Metering(granularity_ms=100)) as bus:
+        bus.subscribe(Ping, quarter, name="q", memory_mb=512)
+        await bus.publish(Ping())
+        await clock.advance(1.0)
+        await bus.drain()
+        families = scrape(bus)
+    assert value(
+        families["eventbus_billed_gb_seconds"], "_total", subscription="q"
+    ) == pytest.approx(0.15)
+
+
+async def test_close_removes_the_hook() -> None:
+    """close() takes the collector's hook off the bus."""
+    bus = Bus()
+    collector = EventbusCollector(bus)
+    assert len(bus.hooks) == 1
+    collector.close()
+    collector.close()
+    assert bus.hooks == ()
+
+
 @attrs.define
 class StubBus:
     """A bus stand-in with hooks and usage, for the parts a real bus may not have."""
@@ -143,6 +196,9 @@ class StubBus:
 
     def add_hook(self, hook: Any) -> None:
         self.hooks.append(hook)
+
+    def remove_hook(self, hook: Any) -> None:
+        self.hooks.remove(hook)
 
     def usage(self) -> Mapping[str, Any]:
         if self.report is None:
@@ -206,6 +262,13 @@ def test_billed_gb_seconds_come_from_usage() -> None:
 def test_unmetered_bus_has_no_billing_family() -> None:
     """A bus whose usage() fails exposes no billing family."""
     assert "eventbus_billed_gb_seconds" not in scrape(StubBus({}))
+
+
+async def test_real_unmetered_bus_has_no_billing_family() -> None:
+    """A Bus made without metering= exposes no billing family."""
+    async with Bus() as bus:
+        bus.subscribe(Ping, handle, name="pings")
+        assert "eventbus_billed_gb_seconds" not in scrape(bus)
 
 
 def test_label_values_are_escaped() -> None:
