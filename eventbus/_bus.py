@@ -345,7 +345,7 @@ class Bus(BusPublishing, BusBroker, BusRedrive, BusSchedules):
             )
         if ordered_by is not None:
             check_ordered_by(ordered_by, types)
-        check_state(state, ordered_by, name)
+        check_state(state, ordered_by, name, is_stream_subscription(types))
         where_obj, matcher = compile_where(where, types)
         if batch is not None and not isinstance(batch, Batching):
             raise TypeError(

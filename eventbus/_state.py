@@ -15,8 +15,9 @@ The contract a store keeps, per ``(subscription, key)``:
   :class:`StateConflict`) and the event id has not been applied for that
   key (otherwise it changes nothing and returns ``False``); the new state,
   the event id and any reminders are written in one atomic step;
-* the ids of the last ``applied_ids`` events committed for each key are
-  remembered (older ones are forgotten, which bounds the record).
+* the event ids of the last ``applied_ids`` commits of each key are
+  remembered (older ones are forgotten, which bounds the record); a commit
+  normally applies one event, a batch's commit several.
 
 This module is a primitive: it imports nothing from the outer layers.
 """
@@ -152,6 +153,8 @@ class StateChange:
         event_id: the event applied; the commit changes nothing if it was
             already applied for the key.
         reminders: reminders to store with the state.
+        also_applied: the ids of further events applied by this commit (a
+            batch); the commit changes nothing if any of them was applied.
 
     .. versionadded:: 0.2
     """
@@ -160,6 +163,12 @@ class StateChange:
     version: int
     event_id: str
     reminders: Sequence[Reminder] = ()
+    also_applied: Sequence[str] = ()
+
+    @property
+    def event_ids(self) -> tuple[str, ...]:
+        """Every event id the commit applies: ``event_id``, then ``also_applied``."""
+        return (self.event_id, *self.also_applied)
 
 
 @runtime_checkable
@@ -178,11 +187,11 @@ class StateStore(Protocol):
         ...
 
     async def commit(self, subscription: str, key: str, change: StateChange) -> bool:
-        """Write *change* atomically: state, version + 1, the event id, the reminders.
+        """Write *change* atomically: state, version + 1, the event ids, the reminders.
 
         Returns:
-            ``True`` when written; ``False`` when ``change.event_id`` was
-            already applied for the key (nothing was written).
+            ``True`` when written; ``False`` when one of ``change.event_ids``
+            was already applied for the key (nothing was written).
 
         Raises:
             StateConflict: the key's version is not ``change.version``.

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterator, MutableMapping
 from datetime import timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, final
@@ -32,6 +32,7 @@ import anyio
 import anyio.abc
 import attrs
 
+from ._batching import BatchResult
 from ._events import Event
 from ._exceptions import BusClosed, EventBusError
 from ._serialization import from_cloudevent, to_cloudevent
@@ -58,13 +59,16 @@ logger = logging.getLogger("eventbus.state")
 
 MAX_CONFLICTS: Final = 64  # conflicting commits of one attempt before it fails
 
-_current: contextvars.ContextVar[_Transaction | None] = contextvars.ContextVar(
+_current: contextvars.ContextVar[_Transaction | _BatchTransaction | None] = contextvars.ContextVar(
     "eventbus_state", default=None
 )
 
 
-def check_state(state: object, ordered_by: object, name: str) -> None:
-    """Validate ``subscribe(state=...)`` (with its ``ordered_by``)."""
+def check_state(state: object, ordered_by: object, name: str, stream: bool = False) -> None:
+    """Validate ``subscribe(state=...)`` (with its ``ordered_by``).
+
+    *stream*: a subscription to log records, keyed by ``partition_key`` by default.
+    """
     if state is None:
         return
     if not isinstance(state, StateStore):
@@ -72,7 +76,7 @@ def check_state(state: object, ordered_by: object, name: str) -> None:
             "subscribe(state=...) takes a state store such as MemoryState(), "
             f"SqliteState(path) or RedisState(url), got {type(state).__name__}"
         )
-    if ordered_by is None:
+    if ordered_by is None and not stream:
         raise StateError(
             f"subscribe(state=...) for {name!r} needs ordered_by=...: the state is kept per key, "
             "and the events of a key must be handled one at a time; pass "
@@ -114,7 +118,92 @@ class _Transaction:
         return StateChange(text, stored.version, self.event.id, tuple(self.reminders))
 
 
-def _transaction(ctx: Context) -> _Transaction:
+@final
+class _KeyEntry:
+    """One key's record in a batch transaction (internal)."""
+
+    __slots__ = ("ids", "state", "stored")
+
+    def __init__(self, stored: StoredState) -> None:
+        self.stored = stored
+        self.state: dict[str, Any] | None = None
+        self.ids: list[str] = []
+
+    def decoded(self) -> dict[str, Any]:
+        if self.state is None:
+            self.state = self.stored.decode()
+        return self.state
+
+
+@final
+class _KeyedStates(MutableMapping[str, Any]):
+    """``ctx.state`` of a batch handler: each partition key's state, by key (internal)."""
+
+    __slots__ = ("_txn",)
+
+    def __init__(self, txn: _BatchTransaction) -> None:
+        self._txn = txn
+
+    def _entry(self, key: object) -> _KeyEntry:
+        txn = self._txn
+        name = txn.runner.name
+        entry = txn.entries.get(state_key(name, key))
+        if entry is None:
+            raise KeyError(key)
+        return entry
+
+    def __getitem__(self, key: str) -> dict[str, Any]:
+        return self._entry(key).decoded()
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if not isinstance(value, dict):
+            raise StateError(
+                f"subscription {self._txn.runner.name!r}: ctx.state[{key!r}] takes a dict "
+                f"(the key's whole state), got {type(value).__name__}"
+            )
+        self._entry(key).state = value
+
+    def __delitem__(self, key: str) -> None:
+        self._entry(key).state = {}
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._txn.entries)
+
+    def __len__(self) -> int:
+        return len(self._txn.entries)
+
+    def __repr__(self) -> str:
+        return f"<state of keys {list(self._txn.entries)!r:.200}>"
+
+
+@final
+class _BatchTransaction:
+    """One batch attempt's view of the state of the keys in it (internal)."""
+
+    __slots__ = ("closed", "entries", "event", "runner", "state")
+
+    def __init__(self, runner: StateRunner, event: Event, entries: dict[str, _KeyEntry]) -> None:
+        self.runner = runner
+        self.event = event
+        self.entries = entries
+        self.state = _KeyedStates(self)
+        self.closed = False
+
+    def changes(self, failed: set[str]) -> dict[str, StateChange]:
+        """What to commit: the keys none of whose events failed and whose state changed."""
+        name = self.runner.name
+        found: dict[str, StateChange] = {}
+        for key, entry in self.entries.items():
+            if failed.intersection(entry.ids):
+                continue
+            stored = entry.stored
+            text = stored.text if entry.state is None else encode_state(name, key, entry.state)
+            if text != stored.text:
+                found[key] = StateChange(text, stored.version, entry.ids[0], (), entry.ids[1:])
+        return found
+
+
+def _transaction(ctx: Context) -> _Transaction | _BatchTransaction:
     txn = _current.get()
     if txn is None or txn.event is not ctx.event or txn.runner.name != ctx.subscription:
         raise StateError(
@@ -138,6 +227,11 @@ def context_state(ctx: Context) -> MutableMapping[str, Any]:
 def context_remind(ctx: Context, after: float, event: Event) -> None:
     """``ctx.remind(after=..., event=...)``: add a reminder to this attempt."""
     txn = _transaction(ctx)
+    if isinstance(txn, _BatchTransaction):
+        raise StateError(
+            f"subscription {ctx.subscription!r}: ctx.remind works in handlers of one event at "
+            "a time, not in batch handlers; publish the reminder's event with ctx.publish"
+        )
     runner = txn.runner
     if isinstance(after, bool) or not isinstance(after, int | float) or not math.isfinite(after):
         raise StateError(
@@ -235,6 +329,67 @@ class StateRunner:
             if written:
                 for reminder in change.reminders:
                     self._arm(reminder)
+            return result
+
+    async def attempt_batch(
+        self, run: Callable[[list[Event]], Awaitable[Any]], events: list[Event]
+    ) -> Any:
+        """Run one attempt of a batch handler (``run(batch)``) inside a transaction per key.
+
+        Events already applied are left out of the batch (all of them: the
+        handler is not called). When the handler reports failed events
+        (:class:`~eventbus.BatchResult`), the keys of those events commit
+        nothing, and every event of those keys is reported failed, so that
+        all of them are retried together; the other keys commit.
+        """
+        name = self.name
+        store = self.store
+        conflicts = 0
+        while True:
+            entries: dict[str, _KeyEntry] = {}
+            todo: list[Event] = []
+            for event in events:
+                key = state_key(name, self.key_fn(event))
+                stored = await store.load(name, key, event.id)
+                if stored.applied:
+                    continue
+                entry = entries.get(key)
+                if entry is None:
+                    entry = entries[key] = _KeyEntry(stored)
+                entry.ids.append(event.id)
+                todo.append(event)
+            if not todo:
+                return None
+            txn = _BatchTransaction(self, todo[0], entries)
+            token = _current.set(txn)
+            try:
+                result = await run(todo)
+                failed: set[str] = set()
+                if isinstance(result, BatchResult) and result.failed:
+                    failed = set(result.failed)
+                    if not failed <= {e.id for e in todo}:
+                        return result  # the whole batch fails: nothing is committed
+                    failed = {
+                        i
+                        for entry in entries.values()
+                        if failed & set(entry.ids)
+                        for i in entry.ids
+                    }
+                    result = BatchResult(failed=[e.id for e in todo if e.id in failed])
+                changes = txn.changes(failed)
+            finally:
+                txn.closed = True
+                _current.reset(token)
+            try:
+                with anyio.CancelScope(shield=True):
+                    for key, change in changes.items():
+                        if not await store.commit(name, key, change):
+                            raise StateConflict(name, key, change.version, change.version)
+            except StateConflict:
+                conflicts += 1
+                if conflicts >= MAX_CONFLICTS:
+                    raise
+                continue  # the keys committed so far are applied: left out next time
             return result
 
     # -- reminders ---------------------------------------------------------------------

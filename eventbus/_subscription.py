@@ -174,7 +174,9 @@ class Subscription(SubscriptionBatches, SubscriptionOrdering):
         else:
             self._key = ordered_by
         self._state = (
-            None if state is None or self._key is None else StateRunner(bus, name, state, self._key)
+            None
+            if state is None
+            else StateRunner(bus, name, state, self._key or operator.attrgetter("partition_key"))
         )
         self._queue: deque[Event | _Retry] = deque()
         self._counters = Counters()

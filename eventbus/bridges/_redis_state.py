@@ -50,25 +50,31 @@ _DUPLICATE: Final = -1
 _CONFLICT: Final = -2
 
 # KEYS: state hash, applied zset, keys set, reminders hash
-# ARGV: expected version, event id, state text, key, keep, then (id, reminder json) pairs
+# ARGV: expected version, state text, key, keep, n, then n event ids,
+#       then (reminder id, reminder json) pairs
 _COMMIT: Final = """
-if redis.call('ZSCORE', KEYS[2], ARGV[2]) then
-    return {-1, 0}
+local n = tonumber(ARGV[5])
+for i = 6, 5 + n do
+    if redis.call('ZSCORE', KEYS[2], ARGV[i]) then
+        return {-1, 0}
+    end
 end
 local found = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
 if found ~= tonumber(ARGV[1]) then
     return {-2, found}
 end
 local version = found + 1
-redis.call('HSET', KEYS[1], 'v', version, 'd', ARGV[3])
-redis.call('ZADD', KEYS[2], version, ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', version - tonumber(ARGV[5]))
-if ARGV[3] == '{}' then
-    redis.call('SREM', KEYS[3], ARGV[4])
-else
-    redis.call('SADD', KEYS[3], ARGV[4])
+redis.call('HSET', KEYS[1], 'v', version, 'd', ARGV[2])
+for i = 6, 5 + n do
+    redis.call('ZADD', KEYS[2], version, ARGV[i])
 end
-for i = 6, #ARGV, 2 do
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', version - tonumber(ARGV[4]))
+if ARGV[2] == '{}' then
+    redis.call('SREM', KEYS[3], ARGV[3])
+else
+    redis.call('SADD', KEYS[3], ARGV[3])
+end
+for i = 6 + n, #ARGV, 2 do
     redis.call('HSET', KEYS[4], ARGV[i], ARGV[i + 1])
 end
 return {version, 0}
@@ -100,7 +106,7 @@ class RedisState:
     concurrency per key: a commit from a stale version raises
     :class:`~eventbus.StateConflict`, and the bus handles the event again on
     the new state -- an update is never lost. An event id already applied
-    to a key is refused (the latest ``applied_ids`` per key are kept).
+    to a key is refused (those of the latest ``applied_ids`` commits per key are kept).
 
     The client connects on first use; :meth:`aclose` (or ``async with``)
     closes it.
@@ -108,8 +114,8 @@ class RedisState:
     Args:
         url: the Redis URL (``redis://``, ``rediss://``, ``unix://``).
         prefix: the prefix of every Redis key the store writes.
-        applied_ids: how many of the latest applied event ids each key
-            remembers, to refuse applying one twice.
+        applied_ids: each key remembers the event ids of its latest
+            *applied_ids* commits, to refuse applying one twice.
         client_options: more keyword arguments for
             ``redis.asyncio.Redis.from_url`` (password, TLS, timeouts).
 
@@ -213,7 +219,8 @@ class RedisState:
                 commit that did happen makes the retry a duplicate).
         """
         base = self._base(subscription)
-        args: list[Any] = [change.version, change.event_id, change.text, key, self._applied_ids]
+        ids = change.event_ids
+        args: list[Any] = [change.version, change.text, key, self._applied_ids, len(ids), *ids]
         for r in change.reminders:
             args.append(r.id)
             args.append(

@@ -18,6 +18,7 @@ first), always the front piece first, so records are never reordered:
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from datetime import datetime
 from time import perf_counter
@@ -144,10 +145,20 @@ async def _attempt(
     failed_from = 0
     whole = True
     try:
+        state = sub._state  # a stateful subscription: attempts run in state transactions
         if consumer.single:
-            result = await sub._attempt(records[0], piece.attempt)
-        else:
+            if state is None:
+                result = await sub._attempt(records[0], piece.attempt)
+            else:
+                run = functools.partial(sub._attempt, records[0], piece.attempt)
+                result = await state.attempt(run, records[0])
+        elif state is None:
             result = await sub._attempt(records[0], piece.attempt, list(records))
+        else:
+            attempt = piece.attempt
+            result = await state.attempt_batch(
+                lambda batch: sub._attempt(batch[0], attempt, batch), list(records)
+            )
     except Exception as exc:
         error = exc
     else:

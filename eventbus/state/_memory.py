@@ -27,7 +27,7 @@ class _Record:
         self.text = EMPTY_STATE
         self.version = 0
         self.applied: set[str] = set()
-        self.order: deque[str] = deque()
+        self.order: deque[tuple[str, ...]] = deque()  # the ids of each commit, oldest first
 
 
 @final
@@ -42,8 +42,9 @@ class MemoryState:
     state across restarts.
 
     Args:
-        applied_ids: how many of the latest applied event ids each key
-            remembers, to refuse applying one twice (older ones are forgotten).
+        applied_ids: each key remembers the event ids of its latest
+            *applied_ids* commits, to refuse applying one twice (older ones
+            are forgotten).
 
     Raises:
         StateError: *applied_ids* is not an int >= 1.
@@ -79,16 +80,17 @@ class MemoryState:
         record = self._records.get((subscription, key))
         if record is None:
             record = _Record()
-        if change.event_id in record.applied:
+        ids = change.event_ids
+        if not record.applied.isdisjoint(ids):
             return False
         if record.version != change.version:
             raise StateConflict(subscription, key, change.version, record.version)
         record.text = change.text
         record.version += 1
-        record.applied.add(change.event_id)
-        record.order.append(change.event_id)
+        record.applied.update(ids)
+        record.order.append(ids)
         if len(record.order) > self._applied_ids:
-            record.applied.discard(record.order.popleft())
+            record.applied.difference_update(record.order.popleft())
         self._records[subscription, key] = record
         for reminder in change.reminders:
             self._reminders[reminder.id] = reminder

@@ -69,8 +69,9 @@ class SqliteState(ClosingFile):
 
     Args:
         path: the database file (created if missing; its directory must exist).
-        applied_ids: how many of the latest applied event ids each key
-            remembers, to refuse applying one twice (older ones are forgotten).
+        applied_ids: each key remembers the event ids of its latest
+            *applied_ids* commits, to refuse applying one twice (older ones
+            are forgotten).
         mode: the permission bits of a new file (its ``-wal`` and ``-shm``
             files get the same); an existing file keeps its own.
 
@@ -130,6 +131,7 @@ class SqliteState(ClosingFile):
             StateConflict: the key is no longer at ``change.version``.
         """
         keep = self._applied_ids
+        ids = change.event_ids
         reminders = [
             (r.id, r.subscription, r.key, to_us(r.due), json.dumps(r.event, separators=(",", ":")))
             for r in change.reminders
@@ -137,11 +139,12 @@ class SqliteState(ClosingFile):
 
         def write(db: sqlite3.Connection) -> bool:
             def body() -> bool:
-                if db.execute(
-                    "SELECT 1 FROM applied WHERE subscription = ? AND key = ? AND event_id = ?",
-                    (subscription, key, change.event_id),
-                ).fetchone():
-                    return False
+                for event_id in ids:
+                    if db.execute(
+                        "SELECT 1 FROM applied WHERE subscription = ? AND key = ? AND event_id = ?",
+                        (subscription, key, event_id),
+                    ).fetchone():
+                        return False
                 row = db.execute(
                     "SELECT version FROM state WHERE subscription = ? AND key = ?",
                     (subscription, key),
@@ -156,9 +159,10 @@ class SqliteState(ClosingFile):
                     "SET value = excluded.value, version = excluded.version",
                     (subscription, key, change.text, version),
                 )
-                db.execute(
-                    "INSERT INTO applied (subscription, key, event_id, version) VALUES (?, ?, ?, ?)",
-                    (subscription, key, change.event_id, version),
+                db.executemany(
+                    "INSERT OR IGNORE INTO applied (subscription, key, event_id, version) "
+                    "VALUES (?, ?, ?, ?)",
+                    [(subscription, key, event_id, version) for event_id in ids],
                 )
                 if version > keep:
                     db.execute(

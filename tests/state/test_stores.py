@@ -153,3 +153,27 @@ async def test_concurrent_writers_lose_no_update(make_store: Callable[..., State
         for worker, store in enumerate(writers):
             tg.start_soon(increment, store, worker)
     assert await writers[0].load("sub", "k") == StoredState('{"n":100}', 100, False)
+
+
+async def test_a_batch_commit_applies_every_event_id(store: StateStore) -> None:
+    """A commit with ``also_applied`` records each id; a later commit naming any is refused."""
+    batch = StateChange('{"n":3}', 0, "e1", (), ("e2", "e3"))
+    assert batch.event_ids == ("e1", "e2", "e3")
+    assert await store.commit("sub", "k", batch)
+    assert [(await store.load("sub", "k", e)).applied for e in ("e1", "e2", "e3", "e4")] == [
+        True,
+        True,
+        True,
+        False,
+    ]
+    assert not await store.commit("sub", "k", StateChange('{"n":9}', 1, "e4", (), ("e3",)))
+    assert (await store.load("sub", "k")).text == '{"n":3}'
+
+
+async def test_applied_ids_are_kept_per_commit(make_store: Callable[..., StateStore]) -> None:
+    """``applied_ids`` counts commits: a batch's ids are forgotten together."""
+    store = make_store(applied_ids=1)
+    await store.commit("sub", "k", StateChange("{}", 0, "a1", (), ("a2",)))
+    await store.commit("sub", "k", StateChange("{}", 1, "b1", (), ("b2",)))
+    applied = [(await store.load("sub", "k", e)).applied for e in ("a1", "a2", "b1", "b2")]
+    assert applied == [False, False, True, True]
