@@ -783,4 +783,10 @@ class NatsTransport:
             info = await js.consumer_info(self._stream, self._durable(group))
         except nats.js.errors.NotFoundError:
             return 0
+        except (nats.errors.Error, OSError, TimeoutError) as exc:
+            self._status.failed(exc)
+            raise TransportError(
+                f"NatsTransport could not read consumer {self._durable(group)!r} of stream "
+                f"{self._stream!r} at {self._url}: {str(exc) or type(exc).__name__}"
+            ) from exc
         return (info.num_pending or 0) + (info.num_ack_pending or 0)

@@ -81,6 +81,7 @@ _LAG_SCAN: Final = 100  # entries counted at most when Redis cannot report a gro
 _CLAIM_CHUNK: Final = 500  # ids per XCLAIM heartbeat
 _MIN_VERSION: Final = (6, 2)
 _PIPELINE: Final = 256  # publishes sent in one round trip at most
+_PENDING_TRIES: Final = 3  # attempts of pending() on connection errors (stale pooled connections)
 
 EntryId = bytes | str
 
@@ -727,12 +728,34 @@ class RedisStreamsTransport:
         On servers that cannot report the lag (before Redis 7, or after
         entries were deleted), the entries after the group's last delivered
         one are counted, up to 100.
+
+        Raises:
+            TransportError: Redis did not answer (after one retry on a fresh
+                connection, as pooled connections go stale when Redis restarts).
         """
+        for attempt in range(_PENDING_TRIES):
+            try:
+                return await self._pending(group)
+            except (
+                redis.exceptions.ConnectionError,
+                redis.exceptions.TimeoutError,
+                OSError,
+            ) as exc:
+                self._failed(exc)
+                if attempt + 1 == _PENDING_TRIES:
+                    raise TransportError(
+                        f"RedisStreamsTransport could not read the backlog of group {group!r} "
+                        f"of stream {self._stream!r} at {self._status.url}: {exc}"
+                    ) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _pending(self, group: str) -> int:
         client = self._require()
         try:
             groups = await client.xinfo_groups(self._stream)
         except redis.exceptions.ResponseError:  # no such key yet
             return 0
+        self._worked()
         for info in groups:
             if _text(info.get("name")) != group:
                 continue

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import anyio
@@ -191,3 +191,39 @@ def test_redis_status_and_repr_hide_the_password() -> None:
     transport = RedisStreamsTransport("redis://user:s3cret@127.0.0.1:6379/0")
     assert "s3cret" not in repr(transport)
     assert "s3cret" not in transport.status().url
+
+
+@pytest.mark.integration
+async def test_redis_outage_with_a_publish_buffer_delivers_after_restart(tmp_path: Path) -> None:
+    """With publish_buffer, publishes during an outage are buffered and stored after a restart."""
+    pytest.importorskip("redis")
+    import redis.asyncio
+
+    from eventbus.bridges.redis import RedisStreamsTransport
+
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    transport = RedisStreamsTransport(url, stream="buffered", publish_timeout=2)
+    handled: list[Event] = []
+    with ExitStack() as brokers:
+        server = brokers.enter_context(broker(redis_command(port), port, tmp_path))
+        async with Bus(transport=transport, publish_buffer=100) as bus:
+            bus.subscribe(Ping, handled.append, name="pings")
+            before = await bus.publish(Ping(1))
+            await bus.drain()
+            kill(server, port)
+            during = [await bus.publish(Ping(n)) for n in (2, 3)]
+            status = bus.transport_status()
+            brokers.enter_context(broker(redis_command(port), port, tmp_path))  # after the bus
+            client = redis.asyncio.Redis.from_url(url)
+            await client.xgroup_create("buffered", "pings", id="0", mkstream=True)
+            await client.aclose()
+            await bus.drain()
+            after = bus.transport_status()
+    assert before.buffered is False
+    assert [r.buffered for r in during] == [True, True]
+    assert status is not None
+    assert status.buffered == 2
+    assert after is not None
+    assert after.buffered == 0
+    assert [e.n for e in handled if isinstance(e, Ping)] == [1, 2, 3]
