@@ -61,11 +61,13 @@ def build_event(
     *,
     request_id: str,
     source: str,
+    envelope: Mapping[str, Any] | None = None,
 ) -> Event:
     """Build *cls* from a JSON object body plus the route's path parameters.
 
     Path parameters win over body fields of the same name. Unknown body
     fields are ignored (as :func:`eventbus.from_cloudevent` does).
+    *envelope* adds envelope fields (the trace context).
 
     Raises:
         HttpError: 400 naming the missing or mistyped field, or saying where
@@ -102,7 +104,7 @@ def build_event(
             + (f" (also missing: {', '.join(missing[1:])})" if len(missing) > 1 else ""),
         )
     try:
-        return cls(**kwargs, id=request_id, source=source)
+        return cls(**kwargs, **(envelope or {}), id=request_id, source=source)
     except (TypeError, ValueError) as exc:
         raise HttpError(400, "InvalidField", f"cannot build {cls.__name__}: {exc}") from None
 

@@ -36,6 +36,7 @@ from .._exceptions import (
     InvocationError,
     UnknownSubscription,
 )
+from .._serialization import _trace_context
 from ._auth import Authenticator, Denied
 from ._cloudevents import decode_cloudevents
 from ._codec import build_event, encode_json, is_proxy_response, proxy_response
@@ -344,8 +345,9 @@ class Gateway:
         spec = bound.spec
         body = await self._read_body(request)
         whole: HttpRequest | None = None
+        trace = _trace(request)
         if self._auth is not None or spec.event is HttpRequest:
-            whole = _http_request(request, body, rid, spec.openapi_path)
+            whole = _http_request(request, body, rid, spec.openapi_path, trace)
         await self._authenticate(whole)
         if bound.bucket is not None:
             wait = bound.bucket.take(self.bus.clock.now())
@@ -362,7 +364,12 @@ class Gateway:
         else:
             params = {k: str(v) for k, v in request.path_params.items()}
             event = build_event(
-                spec.event, body, params, request_id=_new_id(), source=spec.openapi_path
+                spec.event,
+                body,
+                params,
+                request_id=_new_id(),
+                source=spec.openapi_path,
+                envelope=trace,
             )
         if spec.kind == "publish":
             receipt = await self._publish(event)
@@ -561,7 +568,23 @@ def _request_id(request: Request) -> str:
     return _new_id()
 
 
-def _http_request(request: Request, body: bytes, rid: str, route: str) -> HttpRequest:
+def _trace(request: Request) -> dict[str, str]:
+    """The request's valid W3C trace context, as envelope fields (else nothing)."""
+    headers = request.headers
+    if "traceparent" not in headers:
+        return {}
+    return _trace_context(
+        {"traceparent": headers.get("traceparent"), "tracestate": headers.get("tracestate")}
+    )
+
+
+def _http_request(
+    request: Request,
+    body: bytes,
+    rid: str,
+    route: str,
+    trace: Mapping[str, str] | None = None,
+) -> HttpRequest:
     headers: dict[str, list[str]] = {}
     for raw_name, raw_value in request.headers.raw:
         headers.setdefault(raw_name.decode("latin-1").lower(), []).append(
@@ -589,6 +612,8 @@ def _http_request(request: Request, body: bytes, rid: str, route: str) -> HttpRe
         request_id=rid,
         source_ip=client.host if client is not None else None,
         version="http",
+        traceparent=(trace or {}).get("traceparent"),
+        tracestate=(trace or {}).get("tracestate"),
     )
 
 

@@ -361,3 +361,38 @@ async def test_nested_fields_use_the_codec(routed_bus: Bus) -> None:
     assert good.json() == 3
     assert bad.status_code == 400
     assert "body.items[0].a" in bad.json()["errorMessage"]
+
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+async def test_trace_context_rides_into_typed_events(routed_bus: Bus) -> None:
+    """A valid traceparent header becomes the event's trace context, so tracing continues."""
+
+    async def traced(event: OrderPlaced) -> list[str | None]:
+        return [event.traceparent, event.tracestate]
+
+    routed_bus.subscribe(OrderPlaced, traced, name="traced")
+    app = Gateway(routed_bus)
+    app.route("POST", "/t/{order_id}", invoke="traced", event=OrderPlaced)
+    async with client(app) as c:
+        good = await c.post("/t/o", headers={"traceparent": TRACEPARENT, "tracestate": "k=v"})
+        bad = await c.post("/t/o", headers={"traceparent": "not-a-trace"})
+        none = await c.post("/t/o")
+    assert good.json() == [TRACEPARENT, "k=v"]
+    assert bad.json() == [None, None]
+    assert none.json() == [None, None]
+
+
+async def test_trace_context_rides_into_http_requests(routed_bus: Bus) -> None:
+    """HttpRequest events carry the request's trace context too."""
+
+    async def traced(event: HttpRequest) -> str | None:
+        return event.traceparent
+
+    routed_bus.subscribe(HttpRequest, traced, name="traced_request")
+    app = Gateway(routed_bus)
+    app.route("GET", "/t", invoke="traced_request")
+    async with client(app) as c:
+        response = await c.get("/t", headers={"traceparent": TRACEPARENT})
+    assert response.json() == TRACEPARENT
