@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import attrs
+
 from ._errors import GatewayConfigError as GatewayConfigError
 from ._request import HttpRequest as HttpRequest
 
@@ -48,8 +50,13 @@ def __getattr__(name: str) -> object:
     import importlib
 
     value = getattr(importlib.import_module(module), name)
+    if not attrs.has(value):  # attrs classes resolve their annotations in their own module
+        value.__module__ = __name__  # tracebacks and reprs show the public path
     globals()[name] = value
     return value
+
+
+GatewayConfigError.__module__ = __name__
 
 
 def __dir__() -> list[str]:
