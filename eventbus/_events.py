@@ -6,9 +6,14 @@ publishes)."""
 from __future__ import annotations
 
 import functools
+import hashlib
+import itertools
 import os
+import time as _time
+import types
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, ClassVar, get_type_hints
+from typing import Any, ClassVar, Final, cast, get_type_hints
 
 import attrs
 
@@ -19,19 +24,59 @@ __all__ = ["Event", "LogRecord", "ScheduledEvent", "event_class", "registered_ev
 _REGISTRY: dict[str, type[Event]] = {}
 
 
+# Ids are random version 4 UUIDs (32 hex digits, as ``uuid.uuid4().hex``), made
+# _ID_BATCH at a time: SHAKE-256 keyed with 32 bytes from os.urandom and a
+# counter, so they are unique across processes and not guessable from a
+# neighbour, at a fraction of uuid4's cost per event. A forked child draws a
+# new key and drops the batch: it must not hand out its parent's ids.
+_ID_BATCH: Final = 256
+_ID_MASK: Final = int.from_bytes(bytes([0xFF] * 6 + [0x0F, 0xFF, 0x3F] + [0xFF] * 7) * _ID_BATCH)
+_ID_BITS: Final = int.from_bytes(bytes([0] * 6 + [0x40, 0, 0x80] + [0] * 7) * _ID_BATCH)
+_ids: list[str] = []
+_id_key = [os.urandom(32)]
+_id_batches = itertools.count()
+
+
+def _refill_ids() -> None:
+    seed = _id_key[0] + next(_id_batches).to_bytes(8)
+    stream = hashlib.shake_256(seed).digest(16 * _ID_BATCH)
+    text = ((int.from_bytes(stream) & _ID_MASK) | _ID_BITS).to_bytes(16 * _ID_BATCH).hex()
+    _ids.extend([text[i : i + 32] for i in range(0, 32 * _ID_BATCH, 32)])
+
+
 def _new_id() -> str:
-    """A random (version 4) UUID as 32 hex digits, like ``uuid.uuid4().hex`` but 3x faster."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    return raw.hex()
+    """A random (version 4) UUID as 32 hex digits, like ``uuid.uuid4().hex``."""
+    try:
+        return _ids.pop()
+    except IndexError:
+        _refill_ids()
+        return _ids.pop()
+
+
+def _rekey_ids() -> None:
+    _ids.clear()
+    _id_key[0] = os.urandom(32)
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch - POSIX
+    os.register_at_fork(after_in_child=_rekey_ids)
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware_utc(value: datetime) -> datetime:
+def _time_in(value: object) -> datetime:
+    """``Event(time=...)``: check and normalise a given time.
+
+    A float is the default's timestamp, kept as it is until first read.
+    """
+    if type(value) is float:
+        return value  # type: ignore[return-value]
+    return _aware_utc(value)
+
+
+def _aware_utc(value: object) -> datetime:
     if not isinstance(value, datetime):
         raise TypeError(f"Event.time must be a datetime, got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
@@ -72,8 +117,12 @@ class Event:
     name survives moving the class.
     """
 
-    id: str = attrs.field(factory=_new_id)
-    time: datetime = attrs.field(factory=_now, converter=_aware_utc)
+    # Made when first read (the bus reads it at publish): see _lazy_envelope below.
+    id: str = attrs.field(default=None)
+    # The default stores a float timestamp, turned into an aware datetime on first read.
+    time: datetime = attrs.field(
+        factory=cast("Callable[[], datetime]", _time.time), converter=_time_in
+    )
     source: str = ""
     correlation_id: str | None = None
     causation_id: str | None = None
@@ -98,6 +147,10 @@ class Event:
             # inherited from a parent must not leak onto the child.
             cls.__event_type_name__ = None
         _register(cls)
+
+    @classmethod
+    def __attrs_init_subclass__(cls) -> None:
+        _install_fast_init(cls)
 
     @classmethod
     def event_type(cls) -> str:
@@ -162,6 +215,163 @@ Event.__init__ = _event_init  # type: ignore[method-assign]
 # its (string) annotations are undefined: resolve them now, so that
 # typing.get_type_hints() works on every event class.
 Event.__annotations__ = get_type_hints(Event)
+
+
+# -- the lazy envelope ---------------------------------------------------------------
+#
+# Building an event must cost little more than building a plain attrs class
+# with the same fields. The id is made when first read (at the latest when
+# the event is published), and the default time is stored as a float
+# timestamp and turned into an aware UTC datetime when first read. Both are
+# properties over the slots attrs made; the stored value replaces the
+# placeholder on first read, so later reads return the same id and time.
+# (Two threads reading a new event's id for the very first time at the same
+# instant could see different ids; publish an event before sharing it.)
+
+
+def _lazy_envelope() -> dict[str, Callable[[Any, Any], None]]:
+    """Turn the envelope's slots into properties; return each slot's setter."""
+    setters: dict[str, Callable[[Any, Any], None]] = {}
+    fromtimestamp = datetime.fromtimestamp
+    for field in attrs.fields(Event):
+        slot = Event.__dict__[field.name]
+        get, put = slot.__get__, slot.__set__
+        setters[field.name] = put
+        if field.name == "id":
+
+            def read(self: Event, get: Any = get, put: Any = put, default: Any = None) -> Any:
+                value = get(self)
+                if value is None:
+                    value = _new_id()
+                    put(self, value)
+                return value
+
+            doc = "Unique id (uuid4 hex), made when first read."
+        elif field.name == "time":
+
+            def read(self: Event, get: Any = get, put: Any = put, default: Any = None) -> Any:
+                value = get(self)
+                if value.__class__ is float:
+                    value = fromtimestamp(value, UTC)
+                    put(self, value)
+                return value
+
+            doc = "When the event was made (aware, UTC)."
+        else:
+
+            def read(
+                self: Event, get: Any = get, put: Any = put, default: Any = field.default
+            ) -> Any:
+                try:
+                    return get(self)
+                except AttributeError:  # not given to the fast __init__: the default
+                    put(self, default)
+                    return default
+
+            doc = f"Envelope field {field.name!r} (default {field.default!r})."
+        setattr(Event, field.name, property(read, put, doc=doc))
+    return setters
+
+
+_SETTERS: Final = _lazy_envelope()
+_ENVELOPE: Final = {f.name: f for f in attrs.fields(Event)}
+_SET_TIME: Final = _SETTERS["time"]
+
+
+def _set_envelope(self: Event, given: dict[str, Any]) -> None:
+    """The envelope fields given to a fast ``__init__`` by keyword (rare: usually none)."""
+    setters = _SETTERS
+    for name, value in given.items():
+        put = setters.get(name)
+        if put is None:
+            raise TypeError(
+                f"{type(self).__qualname__}.__init__() got an unexpected keyword argument {name!r}"
+            )
+        put(self, _time_in(value) if name == "time" else value)
+    if "time" not in given:
+        _SET_TIME(self, _time.time())
+
+
+def _install_fast_init(cls: type[Event]) -> None:
+    """Give *cls* an ``__init__`` that stores its own fields and no envelope default.
+
+    attrs' generated ``__init__`` calls ``object.__setattr__`` for every
+    field, envelope included, and runs the envelope's factories. This one
+    stores the class's own fields through their slots and the time as a
+    float; envelope fields given by keyword go through ``_set_envelope``,
+    the others keep their defaults without being stored (see the properties
+    above). Classes with converters, validators, ``__attrs_pre_init__`` or an
+    envelope field of their own keep attrs' ``__init__``.
+    """
+    if getattr(cls, "__attrs_pre_init__", None) is not None:
+        return
+    ns: dict[str, Any] = {
+        "_NOTHING": attrs.NOTHING,
+        "_clock": _time.time,
+        "_set_time": _SET_TIME,
+        "_set_id": _SETTERS["id"],
+        "_set_envelope": _set_envelope,
+    }
+    positional: list[str] = []
+    keyword: list[str] = []
+    body: list[str] = []
+    for i, f in enumerate(attrs.fields(cls)):
+        base = _ENVELOPE.get(f.name)
+        if base is not None:
+            if (
+                f.default is not base.default
+                or f.converter is not base.converter
+                or f.validator is not base.validator
+                or f.alias != f.name
+            ):
+                return  # a subclass redefined an envelope field: keep attrs' __init__
+            continue
+        if f.converter is not None or f.validator is not None:
+            return
+        slot = next((k.__dict__[f.name] for k in cls.__mro__ if f.name in k.__dict__), None)
+        if not isinstance(slot, types.MemberDescriptorType):
+            return
+        ns[f"_set_{i}"] = slot.__set__
+        default = f.default
+        factory = default if isinstance(default, attrs.Factory) else None  # type: ignore[arg-type]
+        if factory is not None:
+            ns[f"_factory_{i}"] = factory.factory
+        made = f"_factory_{i}({'self' if factory is not None and factory.takes_self else ''})"
+        if not f.init:
+            if default is attrs.NOTHING:
+                continue
+            if factory is None:
+                ns[f"_default_{i}"] = default
+            body.append(f"_set_{i}(self, {made if factory is not None else f'_default_{i}'})")
+            continue
+        name = f.alias
+        if default is attrs.NOTHING:
+            param, value = name, name
+        elif factory is not None:
+            param, value = f"{name}=_NOTHING", f"{made} if {name} is _NOTHING else {name}"
+        else:
+            ns[f"_default_{i}"] = default
+            param, value = f"{name}=_default_{i}", name
+        (keyword if f.kw_only else positional).append(param)
+        body.append(f"_set_{i}(self, {value})")
+    # The id slot holds None until first read (an empty slot would cost an
+    # exception there); the time holds a float timestamp.
+    body.append("_set_id(self, None)")
+    body.append("if envelope:\n        _set_envelope(self, envelope)")
+    body.append("else:\n        _set_time(self, _clock())")
+    if getattr(cls, "__attrs_post_init__", None) is not None:
+        body.append("self.__attrs_post_init__()")
+    params = ", ".join(["self", *positional, *(["*", *keyword] if keyword else []), "**envelope"])
+    source = f"def __init__({params}):\n    " + "\n    ".join(body) + "\n"
+    exec(compile(source, f"<eventbus fast init {cls.__qualname__}>", "exec"), ns)
+    init = ns["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
+    init.__doc__ = cls.__init__.__doc__
+    setattr(cls, "__init__", init)  # noqa: B010 - mypy refuses assigning a method
+
+
+_install_fast_init(Event)
 
 
 def event_class(type_name: str) -> type[Event]:
