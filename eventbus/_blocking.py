@@ -329,11 +329,13 @@ class BlockingBus:
         event: Event | Callable[[datetime], Event] | None = None,
         flexible_window: float | None = None,
         catch_up: Literal["none", "one", "all"] = "one",
+        allow_seconds: bool = False,
     ) -> ScheduleInfo:
         """:meth:`Bus.schedule`: publish an event on a schedule; from any thread, also before :meth:`start`.
 
-        Handlers of the scheduled events run as for any other event (an
-        ``async def`` on the loop thread, a plain ``def`` in a worker thread).
+        Takes the options of :meth:`Bus.schedule`. Handlers of the scheduled
+        events run as for any other event (an ``async def`` on the loop
+        thread, a plain ``def`` in a worker thread).
 
         Returns:
             The schedule's :class:`~eventbus.ScheduleInfo`, with its next fire time.
@@ -354,6 +356,7 @@ class BlockingBus:
                 event=event,
                 flexible_window=flexible_window,
                 catch_up=catch_up,
+                allow_seconds=allow_seconds,
             ),
         )
 
