@@ -61,6 +61,7 @@ if _typing.TYPE_CHECKING:
     from ._idempotency import MemoryIdempotencyStore as MemoryIdempotencyStore
     from ._idempotency import SqliteIdempotencyStore as SqliteIdempotencyStore
     from ._idempotency import idempotent as idempotent
+    from ._metrics import MetricsSnapshot as MetricsSnapshot
     from ._metrics import SubscriptionMetrics as SubscriptionMetrics
     from ._publishing import Explanation as Explanation
     from ._publishing import Receipt as Receipt
@@ -150,6 +151,7 @@ __all__ = (
     "MemoryIdempotencyStore",
     "MemoryState",
     "MemoryTransport",
+    "MetricsSnapshot",
     "NoRetry",
     "ObjectCreated",
     "ObjectInfo",
@@ -250,6 +252,7 @@ _EXPORTS: dict[str, str] = {
     "MemoryDeadLetters": "._deadletter",
     "MemoryIdempotencyStore": "._idempotency",
     "MemoryTransport": "._transport",
+    "MetricsSnapshot": "._metrics",
     "NoRetry": "._retry",
     "ObjectCreated": ".sources.objects",
     "ObjectInfo": ".sources.objects",
