@@ -26,8 +26,9 @@ import anyio.to_thread
 from ._context import Context
 from ._deadletter import DeadLetter, ErrorInfo
 from ._destinations import InvocationRecord, deliver_record
-from ._events import Event
+from ._events import Event, _new_id
 from ._exceptions import HandlerTimeout
+from ._hooks import Delivery, outcome_of
 from ._retry import DeadLetterCondition, GiveUp
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from ._bus import Bus
     from ._deadletter import DeadLetterSink
     from ._flow import Gate
+    from ._hooks import HookSet
     from ._metrics import Counters
     from ._retry import RetryPolicy
     from ._stateful import StateRunner
@@ -102,6 +104,7 @@ class SubscriptionAttempts:
         batch: Batching | None
         dead_letter: DeadLetterSink
         handler: Handler
+        memory_mb: int
         name: str
         on_failure: object
         on_success: object
@@ -119,11 +122,16 @@ class SubscriptionAttempts:
             self, event: Event, attempt: int, first_failure: datetime, due: float
         ) -> _Retry: ...
 
-    async def _attempt(self, event: Event, attempt: int, payload: Any = None) -> Any:
+    async def _attempt(
+        self, event: Event, attempt: int, payload: Any = None, invocation_id: str | None = None
+    ) -> Any:
         """Run the handler once on *event* (or on *payload*, a batch, when given).
 
         Raises :class:`HandlerTimeout` past the deadline.
         """
+        hooks = self._bus._hooks
+        if hooks is not None and invocation_id is None:
+            return await self._observed_attempt(hooks, event, attempt, payload)
         arg: Any = event if payload is None else payload
         if handling.get() is not self._bus:  # a stream consumer's task, or invoke()
             handling.set(self._bus)
@@ -132,10 +140,10 @@ class SubscriptionAttempts:
             if self._async:
                 if self._wants_ctx:
                     return await self.handler(
-                        arg, Context(self._bus, self.name, event, attempt, None)
+                        arg, Context(self._bus, self.name, event, attempt, None, invocation_id)
                     )
                 return await self.handler(arg)
-            return await self._run_sync(arg, event, attempt, None)
+            return await self._run_sync(arg, event, attempt, None, invocation_id)
         clock = self._bus.clock
         deadline = clock.now() + timeout
         result: Any = None
@@ -143,12 +151,13 @@ class SubscriptionAttempts:
             if self._async:
                 if self._wants_ctx:
                     result = await self.handler(
-                        arg, Context(self._bus, self.name, event, attempt, deadline)
+                        arg,
+                        Context(self._bus, self.name, event, attempt, deadline, invocation_id),
                     )
                 else:
                     result = await self.handler(arg)
             else:
-                result = await self._run_sync(arg, event, attempt, deadline)
+                result = await self._run_sync(arg, event, attempt, deadline, invocation_id)
         if scope.cancel_called:
             raise HandlerTimeout(
                 f"subscription {self.name!r}: handler did not finish within its timeout of "
@@ -157,11 +166,45 @@ class SubscriptionAttempts:
             )
         return result
 
-    async def _run_sync(self, arg: Any, event: Event, attempt: int, deadline: float | None) -> Any:
+    async def _observed_attempt(
+        self, hooks: HookSet, event: Event, attempt: int, payload: Any
+    ) -> Any:
+        """:meth:`_attempt` between the hooks' ``on_delivery_start`` and ``on_delivery_end``."""
+        delivery = Delivery(
+            self.name,
+            event,
+            attempt,
+            _new_id(),
+            self.memory_mb,
+            1 if payload is None else len(payload),
+        )
+        clock = self._bus.clock
+        tokens = hooks.start(delivery)
+        start = clock.now()
+        error: BaseException | None = None
+        try:
+            return await self._attempt(event, attempt, payload, delivery.invocation_id)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            outcome = outcome_of(error, anyio.get_cancelled_exc_class())
+            hooks.end(delivery, tokens, outcome, clock.now() - start, error)
+
+    async def _run_sync(
+        self,
+        arg: Any,
+        event: Event,
+        attempt: int,
+        deadline: float | None,
+        invocation_id: str | None = None,
+    ) -> Any:
         call: Callable[[], Any]
         if self._wants_ctx:
             call = functools.partial(
-                self.handler, arg, Context(self._bus, self.name, event, attempt, deadline)
+                self.handler,
+                arg,
+                Context(self._bus, self.name, event, attempt, deadline, invocation_id),
             )
         else:
             call = functools.partial(self.handler, arg)
@@ -274,6 +317,8 @@ class SubscriptionAttempts:
         c.waiting_retry += 1
         attempt += 1
         due = bus.clock.now() + decision
+        if bus._hooks is not None:
+            bus._hooks.retry(self.name, event, attempt, decision)
         if self._key is None:
             bus._spawn(self._retry_later, _Retry(event, attempt, first_failure), due)
             return None
@@ -331,17 +376,18 @@ class SubscriptionAttempts:
     ) -> None:
         """Send *event* (currently in flight) to the dead letters and settle it.
 
-        At shutdown, an event a broker transport still holds for this
-        subscription is not dead-lettered: it is left unacknowledged, so the
-        broker delivers it again (to another process of the group, or after a
-        restart). It stays counted as in flight: it is still pending.
+        At shutdown, an event a broker transport or a durable source (a
+        table's outbox, an object store's journal, a redrive) still holds for
+        this subscription is not dead-lettered: it is left unsettled, so its
+        holder delivers it again (another process of the group, or the next
+        run). It stays counted as in flight: it is still pending.
         """
         bus = self._bus
         if condition == "Shutdown" and self._acks is not None and event.id in self._acks:
             del self._acks[event.id]
             logger.warning(
-                "subscription %r: event %s left unacknowledged on the broker at shutdown; "
-                "it will be delivered again",
+                "subscription %r: event %s left unsettled at shutdown; the broker or "
+                "durable source that holds it will deliver it again",
                 self.name,
                 event.id,
             )

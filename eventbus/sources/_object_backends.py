@@ -10,6 +10,7 @@ Disk layout under ``root``::
     .eventbus/bucket.json             {"format": 1, "bucket": ..., "versioning": ...}
     .eventbus/objects/ab/abcd...json  per key (by SHA-256): its versions' metadata
     .eventbus/versions/abcd.../<id>   per version of a versioned bucket: its bytes
+    .eventbus/journal/<sequencer>.json  per write whose event has not settled: the CloudEvent
 
 Every file is written to a temporary name in the same folder, flushed with
 ``fsync`` and renamed over the target, so a reader sees the old or the new
@@ -25,7 +26,7 @@ import logging
 import mimetypes
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Final, Protocol, TypeAlias, final
@@ -42,6 +43,7 @@ __all__ = ["Backend", "Body", "DiskBackend", "MemoryBackend", "Version", "guess_
 logger = logging.getLogger("eventbus")
 
 Body: TypeAlias = bytes | IO[bytes]
+_JOURNAL: Final = [META_DIR, "journal"]
 CHUNK: Final = 1 << 20
 FORMAT: Final = 1
 
@@ -119,6 +121,18 @@ class Backend(Protocol):
         """Drop the bytes of a version."""
         ...
 
+    def journal(self, sequencer: str, document: bytes) -> None:
+        """Keep a write's event (CloudEvents JSON) until it has settled."""
+        ...
+
+    def forget(self, sequencers: Sequence[str]) -> None:
+        """Drop the journal entries of events that have settled."""
+        ...
+
+    def journaled(self) -> list[tuple[str, bytes]]:
+        """The journal entries, oldest first."""
+        ...
+
 
 def _read_all(body: Body) -> bytes:
     if isinstance(body, bytes):
@@ -137,6 +151,7 @@ class MemoryBackend:
 
     def __init__(self) -> None:
         self._data: dict[tuple[str, str | None], bytes] = {}
+        self._journal: dict[str, bytes] = {}
 
     def load(self, sequencer: Sequencer) -> dict[str, list[Version]]:
         return {}
@@ -159,6 +174,16 @@ class MemoryBackend:
 
     def discard(self, key: str, version_id: str | None) -> None:
         self._data.pop((key, version_id), None)
+
+    def journal(self, sequencer: str, document: bytes) -> None:
+        self._journal[sequencer] = document
+
+    def forget(self, sequencers: Sequence[str]) -> None:
+        for sequencer in sequencers:
+            self._journal.pop(sequencer, None)
+
+    def journaled(self) -> list[tuple[str, bytes]]:
+        return sorted(self._journal.items())
 
 
 def _md5_of(fd: int) -> str:
@@ -405,3 +430,38 @@ class DiskBackend:
             else:
                 with contextlib.suppress(OSError):
                     os.rmdir(parent.names[-1], dir_fd=parent.fds[-2])
+
+    # -- the journal of events not yet settled --------------------------------------
+
+    def journal(self, sequencer: str, document: bytes) -> None:
+        with self._dirs(_JOURNAL, sequencer, create=True) as folder:
+            write_file(folder.fd, f"{sequencer}.json", document, self.mode)
+
+    def forget(self, sequencers: Sequence[str]) -> None:
+        with (
+            contextlib.suppress(FileNotFoundError),
+            self._dirs(_JOURNAL, "", create=False) as folder,
+        ):
+            for sequencer in sequencers:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(f"{sequencer}.json", dir_fd=folder.fd)
+
+    def journaled(self) -> list[tuple[str, bytes]]:
+        out: list[tuple[str, bytes]] = []
+        try:
+            with self._dirs(_JOURNAL, "", create=False) as folder:
+                for name in sorted(os.listdir(folder.fd)):
+                    if not name.endswith(".json") or is_temp_name(name):
+                        continue
+                    try:
+                        out.append((name.removesuffix(".json"), read_file(folder.fd, name, name)))
+                    except (OSError, InvalidObjectKey) as exc:
+                        logger.warning(
+                            "object store %s: skipping unreadable journal entry %s: %s",
+                            self.bucket,
+                            name,
+                            exc,
+                        )
+        except FileNotFoundError:
+            pass
+        return out

@@ -8,6 +8,9 @@ for files that other programs change in a directory.
 
 from __future__ import annotations
 
+import functools
+import json
+import logging
 import os
 import secrets
 from collections.abc import Mapping
@@ -19,6 +22,9 @@ import attrs
 
 from .._bus import Bus
 from .._events import Event
+from .._exceptions import SerializationError
+from .._serialization import from_cloudevent, to_cloudevent
+from .._settle import publish_tracked
 from .._sqlite import PRIVATE_FILE_MODE, check_mode
 from ._common import Sequencer, check_bus, check_name, ensure_running, run_sync
 from ._object_args import check_body, check_content_type, check_limit, check_metadata
@@ -26,6 +32,8 @@ from ._object_backends import Backend, DiskBackend, MemoryBackend, Version, gues
 from ._object_keys import InvalidObjectKey, check_key
 from ._object_types import ObjectInfo, ObjectListing, ObjectNotFound, StoredObject
 from ._object_watch import ObjectWatcher
+
+logger = logging.getLogger("eventbus.objects")
 
 __all__ = [
     "InvalidObjectKey",
@@ -119,8 +127,15 @@ class ObjectStore:
     without ``version_id`` adds a delete marker (``"DeleteMarkerCreated"``),
     with one it removes that version for good (``"Delete"``).
 
-    If a write is cancelled while publishing, the change is kept but its
-    event may not have been published.
+    Every write journals its event before publishing it (on disk, in
+    ``root/.eventbus/journal``, in the same folder walk as the object) and
+    keeps it there until every subscription that accepted the event has
+    *settled* it -- handled it, or dead-lettered it. A write cancelled
+    while publishing keeps its event: the next operation on the store
+    publishes it, in order. After a crash, the first operation of a store
+    opened on the same root (or :meth:`open`) publishes again every
+    journaled event that had not settled, with its original id: a
+    committed write's event is handled at least once.
 
     Args:
         bus: the bus to publish on.
@@ -147,9 +162,11 @@ class ObjectStore:
         "_index",
         "_limiter",
         "_lock",
+        "_pending",
         "_published",
         "_root",
         "_sequencer",
+        "_settled",
         "_versioning",
     )
 
@@ -192,6 +209,10 @@ class ObjectStore:
         self._published: anyio.Event | None = None
         self._index: dict[str, list[Version]] | None = None
         self._sequencer = Sequencer()
+        # Journaled events not yet published (in sequencer order), and the
+        # sequencers of published ones that have settled (to forget).
+        self._pending: dict[str, Event] = {}
+        self._settled: list[str] = []
 
     @property
     def bucket(self) -> str:
@@ -216,10 +237,47 @@ class ObjectStore:
     # -- internals ---------------------------------------------------------------
 
     async def _load(self) -> dict[str, list[Version]]:
-        """The index (call with the lock held); the disk is read on first use."""
+        """The index (call with the lock held); the disk is read on first use.
+
+        The first load also takes the journal: events of a previous run that
+        had not settled, published again by the next :meth:`_deliver`.
+        """
         if self._index is None:
-            self._index = await run_sync(self._limiter, lambda: self._backend.load(self._sequencer))
+            index, journaled = await run_sync(self._limiter, self._read_all)
+            for sequencer, document in journaled:
+                self._sequencer.observe(sequencer)
+                try:
+                    self._pending[sequencer] = from_cloudevent(document)
+                except SerializationError as exc:
+                    logger.error(
+                        "object store %s: journaled event %s cannot be decoded (%s); dropped",
+                        self._bucket,
+                        sequencer,
+                        exc,
+                    )
+                    self._settled.append(sequencer)
+            self._index = index
         return self._index
+
+    def _read_all(self) -> tuple[dict[str, list[Version]], list[tuple[str, bytes]]]:
+        return self._backend.load(self._sequencer), self._backend.journaled()
+
+    async def _commit(self, event: ObjectCreated | ObjectRemoved, sequencer: str) -> None:
+        """Journal *event* and forget the settled ones (call with the lock held)."""
+        forget, self._settled = self._settled, []
+        document = json.dumps(to_cloudevent(event), separators=(",", ":")).encode()
+
+        def journal() -> None:
+            if forget:
+                self._backend.forget(forget)
+            self._backend.journal(sequencer, document)
+
+        try:
+            await run_sync(self._limiter, journal)
+        except BaseException:
+            self._settled[:0] = forget
+            raise
+        self._pending[sequencer] = event
 
     def _info(self, key: str, version: Version, *, latest: bool = True) -> ObjectInfo:
         return ObjectInfo(
@@ -274,15 +332,65 @@ class ObjectStore:
         self._published = mine
         return previous, mine
 
-    async def _publish(self, event: Event, turn: tuple[anyio.Event | None, anyio.Event]) -> None:
-        """Publish *event* once the previous write's event is out."""
+    async def _publish(self, turn: tuple[anyio.Event | None, anyio.Event]) -> None:
+        """Publish the journaled events not yet published, once the previous turn is over."""
         previous, mine = turn
         try:
             if previous is not None:
                 await previous.wait()
-            await self._bus.publish(event)
+            while self._pending:
+                sequencer = next(iter(self._pending))
+                event = self._pending[sequencer]
+                await publish_tracked(
+                    self._bus, event, functools.partial(self._settled.append, sequencer)
+                )
+                self._pending.pop(sequencer, None)
         finally:
             mine.set()
+
+    async def _catch_up(self) -> None:
+        """Before a read: load on first use, and publish what the journal holds unpublished."""
+        if self._index is None:
+            async with self._lock:
+                await self._load()
+        busy = self._published is not None and not self._published.is_set()
+        if self._pending and not busy and self._bus.accepting:
+            await self._deliver()  # orphaned by a cancelled write or a previous run
+
+    async def _deliver(self) -> None:
+        """Publish what the journal still holds unpublished (after a crash or a cancel)."""
+        if not self._pending:
+            return
+        async with self._lock:
+            turn = self._take_turn()
+        await self._publish(turn)
+
+    async def open(self) -> None:
+        """Read the root now, and publish again the events a previous run did not see settled.
+
+        Optional: every operation does this on first use. Calling it again
+        publishes the events still unpublished (a write cancelled while
+        publishing) and forgets those that have settled.
+
+        Raises:
+            BusClosed: journaled events wait to be published but the bus is
+                not running (they stay in the journal).
+            OSError: the disk backend could not read the root.
+
+        .. versionadded:: 0.2
+        """
+        async with self._lock:
+            await self._load()
+            if self._settled:
+                forget, self._settled = self._settled, []
+                try:
+                    await run_sync(self._limiter, lambda: self._backend.forget(forget))
+                except BaseException:
+                    self._settled[:0] = forget
+                    raise
+        if self._pending:
+            ensure_running(self._bus, "ObjectStore.open")
+        await self._deliver()
 
     async def _write(
         self,
@@ -324,8 +432,9 @@ class ObjectStore:
                 source=self.source,
                 time=version.last_modified,
             )
+            await self._commit(event, version.sequencer)
             turn = self._take_turn()
-        await self._publish(event, turn)
+        await self._publish(turn)
         return event
 
     # -- writes ------------------------------------------------------------------
@@ -474,8 +583,9 @@ class ObjectStore:
                 source=self.source,
                 time=now,
             )
+            await self._commit(event, sequencer)
             turn = self._take_turn()
-        await self._publish(event, turn)
+        await self._publish(turn)
         return event
 
     # -- reads -------------------------------------------------------------------
@@ -488,6 +598,7 @@ class ObjectStore:
             InvalidObjectKey: *key* is malformed.
         """
         check_key(key)
+        await self._catch_up()
         async with self._lock:
             version = self._find(await self._load(), key, version_id)
             body = await run_sync(
@@ -503,6 +614,7 @@ class ObjectStore:
             InvalidObjectKey: *key* is malformed.
         """
         check_key(key)
+        await self._catch_up()
         async with self._lock:
             index = await self._load()
             version = self._find(index, key, version_id)
@@ -512,6 +624,7 @@ class ObjectStore:
     async def exists(self, key: str) -> bool:
         """Whether *key* has a current version that is not a delete marker."""
         check_key(key)
+        await self._catch_up()
         async with self._lock:
             versions = (await self._load()).get(key)
         return versions is not None and bool(versions) and not versions[-1].delete_marker
@@ -519,6 +632,7 @@ class ObjectStore:
     async def versions(self, key: str) -> tuple[ObjectInfo, ...]:
         """Every version of *key*, delete markers included, newest first (empty if none)."""
         check_key(key)
+        await self._catch_up()
         async with self._lock:
             versions = (await self._load()).get(key, [])
             count = len(versions)
@@ -576,6 +690,7 @@ class ObjectStore:
         check_limit(limit)
         if token is not None and not isinstance(token, str):
             raise TypeError(f"list(token=...) must be the next_token of a listing, got {token!r}")
+        await self._catch_up()
         async with self._lock:
             index = await self._load()
             keys = sorted(
