@@ -109,3 +109,14 @@ def test_memory_databases_are_left_alone(tmp_path: Path, monkeypatch: pytest.Mon
 def test_folder_modes_follow_file_modes(mode: int, folder: int) -> None:
     """A folder may be entered by each class that may read its files."""
     assert dir_mode_for(mode) == folder
+
+
+async def test_a_new_log_file_is_private(tmp_path: Path) -> None:
+    """A Log's SQLite file is created 0600."""
+    from eventbus.sources.logs import Log
+
+    path = tmp_path / "log.db"
+    async with Bus() as bus:
+        log = Log(bus, "app", path=path)
+        await log.append(b"payload", "key")
+        assert mode_of(path) == 0o600

@@ -27,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, NamedTuple, Protocol, TypeAlias, final
 
+from .._sqlite import connect
 from ._log_records import from_micros, to_micros
 
 if TYPE_CHECKING:
@@ -184,7 +185,7 @@ class SqliteLogStore:
     def open(self) -> int:
         if self._db is not None:
             return self._last_sequence()
-        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        db = connect(self._path)  # a new file is created private (0600)
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
