@@ -104,3 +104,20 @@ async def test_the_newcomer_test_suite_passes_in_a_fresh_project(tmp_path: Path)
     out = result.stdout.decode()
     assert result.returncode == 0, out
     assert "2 passed" in out
+
+
+async def test_without_auto_mode_the_plugin_says_why_the_tests_did_not_run(tmp_path: Path) -> None:
+    """In pytest-asyncio's default strict mode, the failure names asyncio_mode = "auto"."""
+    project = tmp_path / "project"
+    shutil.copytree(FIRST_HOUR / "newcomer_tests", project)
+    (project / "pyproject.toml").unlink()
+    (project / "pytest.ini").write_text("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    result = await anyio.run_process(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rf"],
+        cwd=project,
+        check=False,
+    )
+    out = result.stdout.decode()
+    assert result.returncode == 1, out
+    assert "pytest-asyncio is in strict mode" in out
+    assert 'asyncio_mode = "auto"' in out
