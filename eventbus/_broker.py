@@ -88,7 +88,12 @@ class BusBroker(BusLifecycle):
         try:
             with anyio.CancelScope() as scope:
                 self._consumers[sub.name] = (scope, stopped)
-                await self.transport.consume(
+                consume = self.transport.consume
+                if sub.ordered_by is not None:
+                    # Order per key across processes: one consuming process at a time, where
+                    # the transport can (NATS, Redis); others order within each process only.
+                    consume = getattr(self.transport, "consume_ordered", consume)
+                await consume(
                     sub.name, functools.partial(self._deliver_remote, sub), task_status=task_status
                 )
         finally:

@@ -55,7 +55,13 @@ try:
     from nats.aio.client import Client
     from nats.aio.msg import Msg
     from nats.js import JetStreamContext
-    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType
+    from nats.js.api import (
+        AckPolicy,
+        ConsumerConfig,
+        DeliverPolicy,
+        KeyValueConfig,
+        StorageType,
+    )
 except ImportError as exc:
     raise ImportError(
         "eventbus.bridges.nats needs the NATS client library (nats-py); "
@@ -573,7 +579,9 @@ class NatsTransport:
             )
         return name
 
-    async def _ensure_consumer(self, js: JetStreamContext, group: str, durable: str) -> None:
+    async def _ensure_consumer(
+        self, js: JetStreamContext, group: str, durable: str, *, start_seq: int | None = None
+    ) -> None:
         try:
             await js.consumer_info(self._stream, durable)
             return
@@ -583,7 +591,10 @@ class NatsTransport:
             name=durable,
             durable_name=durable,
             description=f"eventbus subscription {group!r}",
-            deliver_policy=DeliverPolicy.NEW,
+            deliver_policy=DeliverPolicy.NEW
+            if start_seq is None
+            else DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=start_seq,
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=self._ack_wait,
             max_deliver=-1 if self._max_deliver is None else self._max_deliver,
@@ -654,6 +665,108 @@ class NatsTransport:
                         logger.debug("nak on consumer stop failed: %s", exc)
                 while state.acks:
                     await self._send_ack(state.acks.popleft())
+
+    async def consume_ordered(
+        self,
+        group: str,
+        deliver: Deliver,
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Like :meth:`consume`, but only one process of the group consumes at a time.
+
+        For subscriptions with ``ordered_by``: the processes of the group
+        compete for the group's key in the key-value bucket
+        ``<stream>_owners`` (a time to live of ``ack_wait``, renewed every
+        third of it); the owner consumes, the others wait. A new owner whose
+        consumer has unacknowledged messages (a dead owner's) first moves
+        the consumer back to its acknowledgement floor, so those messages
+        come again in stream order before any later one: the events of one
+        key are handled in order across processes (at least once).
+
+        .. versionadded:: 0.2
+        """
+        js = self._require()
+        durable = self._durable(group)
+        await self._ensure_consumer(js, group, durable)
+        bucket = _UNSAFE_CHAR.sub("_", f"{self._stream}_owners")
+        try:
+            owners = await js.create_key_value(
+                KeyValueConfig(bucket=bucket, ttl=self._ack_wait, history=1)
+            )
+        except nats.js.errors.BadRequestError:  # it exists (made by another process)
+            owners = await js.key_value(bucket)
+        task_status.started()
+        me = f"{id(self):x}-{durable}".encode()
+        while True:
+            revision = await self._try_own(owners, durable, me)
+            while revision is None:
+                await anyio.sleep(self._ack_wait / 3)
+                revision = await self._try_own(owners, durable, me)
+            logger.info(
+                "this process owns ordered consumer %r of stream %r now", durable, self._stream
+            )
+            held = [revision]
+            try:
+                with anyio.CancelScope():
+                    async with anyio.create_task_group() as tg:
+                        tg.start_soon(self._keep_owning, owners, durable, me, held, tg.cancel_scope)
+                        await self._rewind_to_ack_floor(js, group, durable)
+                        await self.consume(group, deliver)
+            finally:
+                with anyio.move_on_after(_CLOSE_TIMEOUT, shield=True):
+                    try:
+                        await owners.delete(durable, last=held[0])
+                    except (nats.errors.Error, OSError) as exc:
+                        logger.debug("releasing ordered consumer %r failed: %s", durable, exc)
+            logger.warning(
+                "this process lost the ownership of ordered consumer %r; waiting to own it again",
+                durable,
+            )
+
+    @staticmethod
+    async def _try_own(owners: Any, key: str, me: bytes) -> int | None:
+        try:
+            revision: int = await owners.create(key, me)
+        except nats.js.errors.KeyWrongLastSequenceError:
+            return None
+        except (nats.errors.Error, OSError, TimeoutError) as exc:
+            logger.debug("claiming ordered consumer %r failed: %s", key, exc)
+            return None
+        return revision
+
+    async def _keep_owning(
+        self, owners: Any, key: str, me: bytes, held: list[int], owned: anyio.CancelScope
+    ) -> None:
+        """Renew the ownership every third of ``ack_wait``; stop consuming once it is lost."""
+        while True:
+            await anyio.sleep(self._ack_wait / 3)
+            try:
+                held[0] = await owners.update(key, me, last=held[0])
+            except nats.js.errors.KeyWrongLastSequenceError:
+                owned.cancel()
+                return
+            except (nats.errors.Error, OSError, TimeoutError):
+                continue  # still ours until it expires; the next renewal may work
+
+    async def _rewind_to_ack_floor(self, js: JetStreamContext, group: str, durable: str) -> None:
+        """Recreate the consumer at its ack floor if a previous owner left messages unacknowledged."""
+        try:
+            info = await js.consumer_info(self._stream, durable)
+        except nats.js.errors.NotFoundError:
+            return
+        if not info.num_ack_pending:
+            return
+        floor = info.ack_floor.stream_seq if info.ack_floor and info.ack_floor.stream_seq else 0
+        logger.info(
+            "ordered consumer %r holds %d unacknowledged message(s) of a previous owner; "
+            "delivering again from stream sequence %d, in order",
+            durable,
+            info.num_ack_pending,
+            floor + 1,
+        )
+        await js.delete_consumer(self._stream, durable)
+        await self._ensure_consumer(js, group, durable, start_seq=floor + 1)
 
     async def _pull_loop(
         self,

@@ -81,6 +81,14 @@ _LAG_SCAN: Final = 100  # entries counted at most when Redis cannot report a gro
 _CLAIM_CHUNK: Final = 500  # ids per XCLAIM heartbeat
 _MIN_VERSION: Final = (6, 2)
 _PIPELINE: Final = 256  # publishes sent in one round trip at most
+_RENEW: Final = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then "
+    "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+)
+_RELEASE: Final = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) "
+    "else return 0 end"
+)
 _PENDING_TRIES: Final = 3  # attempts of pending() on connection errors (stale pooled connections)
 
 EntryId = bytes | str
@@ -496,17 +504,100 @@ class RedisStreamsTransport:
         """
         client = self._require()
         await self._create_group(client, group)
+        await self._consume(client, group, deliver, task_status=task_status)
+
+    async def _consume(
+        self,
+        client: redis.asyncio.Redis,
+        group: str,
+        deliver: Deliver,
+        *,
+        take_over: bool = False,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
         state = _Consumer()
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(self._ack_loop, client, group, state)
                 tg.start_soon(self._heartbeat_loop, client, group, state)
                 task_status.started()
-                await self._read_loop(client, group, deliver, state)
+                await self._read_loop(client, group, deliver, state, take_over=take_over)
         finally:
             state.closed = True
             with anyio.move_on_after(_CLOSE_TIMEOUT, shield=True):
                 await self._stop_consumer(client, group, state)
+
+    async def consume_ordered(
+        self,
+        group: str,
+        deliver: Deliver,
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Like :meth:`consume`, but only one process of the group consumes at a time.
+
+        For subscriptions with ``ordered_by``: the processes of the group
+        compete for an owner key (``<stream>:owner:<group>``, ``SET NX`` with
+        a time to live of ``claim_idle``, renewed every third of it); the
+        owner consumes, the others wait. A new owner first takes over every
+        entry the group left pending -- a dead owner's -- oldest first, and
+        only then reads new entries, so the events of one key are handled
+        in stream order across processes (at least once: an entry handled
+        but not acknowledged before a crash is handled again).
+
+        .. versionadded:: 0.2
+        """
+        client = self._require()
+        await self._create_group(client, group)
+        task_status.started()
+        owner_key = f"{self._stream}:owner:{group}"
+        ttl_ms = max(1, int(self._claim_idle * 1000))
+        while True:
+            while not await self._try_own(client, owner_key, ttl_ms):  # noqa: ASYNC110 - a key in Redis
+                await anyio.sleep(self._claim_idle / 3)
+            logger.info(
+                "consumer %r owns ordered group %r of stream %r now",
+                self._consumer,
+                group,
+                self._stream,
+            )
+            try:
+                with anyio.CancelScope() as owned:
+                    async with anyio.create_task_group() as tg:
+                        tg.start_soon(self._keep_owning, client, owner_key, ttl_ms, owned)
+                        await self._consume(client, group, deliver, take_over=True)
+            finally:
+                with anyio.move_on_after(_CLOSE_TIMEOUT, shield=True):
+                    try:
+                        await client.eval(_RELEASE, 1, owner_key, self._consumer)
+                    except (redis.exceptions.RedisError, OSError) as exc:
+                        logger.debug("releasing ordered group %r failed: %s", group, exc)
+            logger.warning(
+                "consumer %r lost the ownership of ordered group %r; waiting to own it again",
+                self._consumer,
+                group,
+            )
+
+    async def _try_own(self, client: redis.asyncio.Redis, key: str, ttl_ms: int) -> bool:
+        try:
+            return bool(await client.set(key, self._consumer, nx=True, px=ttl_ms))
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+            self._failed(exc)
+            return False
+
+    async def _keep_owning(
+        self, client: redis.asyncio.Redis, key: str, ttl_ms: int, owned: anyio.CancelScope
+    ) -> None:
+        """Renew the ownership every third of its time to live; stop consuming once it is lost."""
+        while True:
+            await anyio.sleep(ttl_ms / 3000)
+            try:
+                renewed = await client.eval(_RENEW, 1, key, self._consumer, ttl_ms)
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError):
+                continue  # still ours until it expires; the next renewal may work
+            if not renewed:
+                owned.cancel()
+                return
 
     async def _stop_consumer(
         self, client: redis.asyncio.Redis, group: str, state: _Consumer
@@ -551,12 +642,17 @@ class RedisStreamsTransport:
         group: str,
         deliver: Deliver,
         state: _Consumer,
+        *,
+        take_over: bool = False,
     ) -> None:
         backoff = 0.0
         next_claim = anyio.current_time()
         while True:
             try:
-                if anyio.current_time() >= next_claim:
+                if take_over:  # every entry left pending, oldest first, before any new one
+                    entries = await self._reclaim(client, group, state, min_idle=0.0)
+                    take_over = _text(state.claim_cursor) != "0-0"
+                elif anyio.current_time() >= next_claim:
                     next_claim = anyio.current_time() + self._claim_interval
                     entries = await self._reclaim(client, group, state)
                     if not entries:
@@ -617,14 +713,19 @@ class RedisStreamsTransport:
         return _entries(response)
 
     async def _reclaim(
-        self, client: redis.asyncio.Redis, group: str, state: _Consumer
+        self,
+        client: redis.asyncio.Redis,
+        group: str,
+        state: _Consumer,
+        *,
+        min_idle: float | None = None,
     ) -> list[tuple[EntryId, Any]]:
         """Take over entries idle for ``claim_idle`` (their consumer is gone); one page."""
         response = await client.xautoclaim(
             self._stream,
             group,
             self._consumer,
-            int(self._claim_idle * 1000),
+            int((self._claim_idle if min_idle is None else min_idle) * 1000),
             start_id=state.claim_cursor,
             count=self._batch_size,
         )

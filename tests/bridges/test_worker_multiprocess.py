@@ -77,6 +77,18 @@ def shared() -> Bus:
 
     bus.subscribe(Job, handle, name="shared", concurrency=4)
     return bus
+
+
+def ordered() -> Bus:
+    # as shared(), with the events of one key handled in publish order, across processes too
+    bus = Bus(transport=transport())
+    fd = os.open(os.path.join(OUT, f"{os.getpid()}.txt"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+
+    async def handle(event: Job) -> None:
+        os.write(fd, f"{event.n} {event.key}\\n".encode())
+
+    bus.subscribe(Job, handle, name="ordered", ordered_by="key", concurrency=8)
+    return bus
 """
 
 
@@ -243,3 +255,83 @@ async def test_three_workers_one_killed_every_event_handled(
     duplicates = sum(count - 1 for count in counts.values())
     print(f"{kind}: {EVENTS} events, {len(by_process)} processes, {duplicates} duplicates")
     assert all(len(numbers_of) > 0 for numbers_of in by_process.values())
+
+
+def per_key_orders(directory: Path) -> dict[str, dict[str, list[int]]]:
+    """pid -> key -> the event numbers that process handled for the key, in its order."""
+    out: dict[str, dict[str, list[int]]] = {}
+    for path in directory.glob("*.txt"):
+        keys: dict[str, list[int]] = {}
+        for line in path.read_text().splitlines():
+            number, _, key = line.partition(" ")
+            if number.isdigit() and key:
+                keys.setdefault(key, []).append(int(number))
+        out[path.stem] = keys
+    return out
+
+
+@pytest.mark.integration
+async def test_ordered_subscription_keeps_key_order_across_workers_with_one_killed(
+    broker: tuple[str, str], app: Path, tmp_path: Path
+) -> None:
+    """3 workers share an ordered_by subscription; the active one is SIGKILLed; per-key order holds."""
+    kind, url = broker
+    stream = f"EBORDER_{os.urandom(4).hex()}"
+    results = tmp_path / "results"
+    results.mkdir()
+    env = {"EB_TRANSPORT": kind, "EB_URL": url, "EB_STREAM": stream, "EB_OUT": str(results)}
+    async with (
+        BROKERS[kind](url, stream) as transport,
+        run_worker("app:ordered", cwd=app, env=env) as first,
+        run_worker("app:ordered", cwd=app, env=env) as second,
+        run_worker("app:ordered", cwd=app, env=env) as third,
+        Bus(transport=transport) as bus,
+    ):
+        workers = {str(w.process.pid): w for w in (first, second, third)}
+        for worker in workers.values():
+            await worker.wait_for("started")
+
+        async def publisher(keys: range) -> None:
+            # one task per few keys, each key's events published in order: stream order == n order
+            for n in range(EVENTS):
+                if n % KEYS in keys:
+                    await bus.publish(Job(n, key=f"k{n % KEYS}"))
+
+        killed = None
+        async with anyio.create_task_group() as tg:
+            for start in range(0, KEYS, 2):
+                tg.start_soon(publisher, range(start, start + 2))
+            with anyio.fail_after(30):
+                while killed is None:
+                    for pid, numbers in handled(results).items():
+                        if len(numbers) >= 500:
+                            killed = workers[pid]
+                    await anyio.sleep(0.02)
+            killed.signal(signal.SIGKILL)
+        with anyio.fail_after(45):
+            while True:
+                seen = {n for numbers_of in handled(results).values() for n in numbers_of}
+                if len(seen) == EVENTS:
+                    break
+                await anyio.sleep(0.1)
+        for worker in workers.values():
+            if worker is not killed:
+                worker.signal(signal.SIGTERM)
+        for worker in workers.values():
+            assert await worker.wait() == (-signal.SIGKILL if worker is killed else 0)
+    counts: dict[int, int] = {}
+    for numbers_of in handled(results).values():
+        for n in numbers_of:
+            counts[n] = counts.get(n, 0) + 1
+    assert sorted(counts) == list(range(EVENTS))
+    for pid, keys in per_key_orders(results).items():
+        for key, numbers in keys.items():
+            assert numbers == sorted(numbers), f"process {pid} handled {key} out of order"
+    active = [pid for pid, numbers_of in handled(results).items() if numbers_of]
+    assert killed is not None
+    assert str(killed.process.pid) in active
+    assert len(active) >= 2, "another worker should have taken over from the killed one"
+    duplicates = sum(count - 1 for count in counts.values())
+    print(
+        f"{kind} ordered: {EVENTS} events, {len(active)} processes took turns, {duplicates} duplicates"
+    )
