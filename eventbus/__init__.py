@@ -47,6 +47,7 @@ if _typing.TYPE_CHECKING:
     from ._exceptions import InvalidObjectKey as InvalidObjectKey
     from ._exceptions import InvocationError as InvocationError
     from ._exceptions import LoopDetected as LoopDetected
+    from ._exceptions import MeteringError as MeteringError
     from ._exceptions import ObjectNotFound as ObjectNotFound
     from ._exceptions import PatternError as PatternError
     from ._exceptions import RecordExpired as RecordExpired
@@ -57,10 +58,17 @@ if _typing.TYPE_CHECKING:
     from ._flow import CircuitBreaker as CircuitBreaker
     from ._flow import CircuitState as CircuitState
     from ._flow import RateLimit as RateLimit
+    from ._hooks import Delivery as Delivery
+    from ._hooks import Hook as Hook
     from ._idempotency import IdempotencyInProgress as IdempotencyInProgress
     from ._idempotency import MemoryIdempotencyStore as MemoryIdempotencyStore
     from ._idempotency import SqliteIdempotencyStore as SqliteIdempotencyStore
     from ._idempotency import idempotent as idempotent
+    from ._metering import CostEstimate as CostEstimate
+    from ._metering import LambdaPricing as LambdaPricing
+    from ._metering import Metering as Metering
+    from ._metering import Usage as Usage
+    from ._metering import UsageReport as UsageReport
     from ._metrics import MetricsSnapshot as MetricsSnapshot
     from ._metrics import SubscriptionMetrics as SubscriptionMetrics
     from ._publishing import Explanation as Explanation
@@ -123,11 +131,13 @@ __all__ = (
     "Clock",
     "ConditionFailed",
     "Context",
+    "CostEstimate",
     "CronSchedule",
     "DeadLetter",
     "DeadLetterCondition",
     "DeadLetterSink",
     "Deliver",
+    "Delivery",
     "Destination",
     "DuplicateSubscription",
     "ErrorInfo",
@@ -138,11 +148,13 @@ __all__ = (
     "GiveUp",
     "Handler",
     "HandlerTimeout",
+    "Hook",
     "HttpRequest",
     "IdempotencyInProgress",
     "InvalidObjectKey",
     "InvocationError",
     "InvocationRecord",
+    "LambdaPricing",
     "Log",
     "LogData",
     "LogRecord",
@@ -151,6 +163,8 @@ __all__ = (
     "MemoryIdempotencyStore",
     "MemoryState",
     "MemoryTransport",
+    "Metering",
+    "MeteringError",
     "MetricsSnapshot",
     "NoRetry",
     "ObjectCreated",
@@ -201,6 +215,8 @@ __all__ = (
     "TransportStatus",
     "UndecodableEvent",
     "UnknownSubscription",
+    "Usage",
+    "UsageReport",
     "from_cloudevent",
     "idempotent",
     "parse_schedule",
@@ -211,6 +227,14 @@ __version__ = "0.1.0.dev0"
 
 # Where each public name is defined; ``__getattr__`` imports it on first use.
 _EXPORTS: dict[str, str] = {
+    "CostEstimate": "._metering",
+    "Delivery": "._hooks",
+    "Hook": "._hooks",
+    "LambdaPricing": "._metering",
+    "Metering": "._metering",
+    "MeteringError": "._exceptions",
+    "Usage": "._metering",
+    "UsageReport": "._metering",
     "Ack": "._transport",
     "AtSchedule": "._cron",
     "BatchItemFailure": "._exceptions",

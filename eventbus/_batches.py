@@ -178,5 +178,8 @@ class SubscriptionBatches(SubscriptionAttempts):
         c.in_flight -= n
         c.waiting_retry += n
         due = bus.clock.now() + decision
+        if bus._hooks is not None:
+            for event in failed:
+                bus._hooks.retry(self.name, event, attempt + 1, decision)
         bus._spawn(self._retry_later, _Retry(failed[0], attempt + 1, first_failure, failed), due)
         return None

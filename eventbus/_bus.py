@@ -32,9 +32,9 @@ from ._deadletter import DeadLetter, DeadLetterSink, MemoryDeadLetters
 from ._destinations import Destination, check_destination
 from ._dispatch import Router
 from ._events import Event
-from ._exceptions import BusClosed, DuplicateSubscription
+from ._exceptions import BusClosed, DuplicateSubscription, MeteringError
 from ._flow import CircuitBreaker, RateLimit
-from ._hooks import Hook, HookSet, check_hook
+from ._hooks import Hook, HookSet, check_hook, log_extra
 from ._lifecycle import _State
 from ._metering import DEFAULT_MEMORY_MB, Metering, UsageReport, check_memory_mb
 from ._metrics import MetricsSnapshot
@@ -56,6 +56,7 @@ from ._subscribe import (
     unknown,
 )
 from ._subscription import Subscription
+from ._topology import render as render_topology
 from ._transport import MemoryTransport, Transport
 from .patterns import Pattern
 
@@ -249,6 +250,7 @@ class Bus(BusPublishing, BusBroker, BusRedrive, BusSchedules):
         parallelization_factor: int | None = None,
         circuit_breaker: CircuitBreaker | None = None,
         rate_limit: RateLimit | None = None,
+        memory_mb: int = DEFAULT_MEMORY_MB,
         state: StateStore | None = None,
     ) -> Subscription:
         """Subscribe *handler* to events of *event_types* (subclasses included).
@@ -288,6 +290,9 @@ class Bus(BusPublishing, BusBroker, BusRedrive, BusSchedules):
                 repeated failures, events wait (they do not fail) until a
                 probe succeeds.
             rate_limit: a :class:`~eventbus.RateLimit` on invocations.
+            memory_mb: the memory size metering bills the handler at, in MB
+                (Lambda's range, 128 to 10,240; default 128); see
+                :class:`~eventbus.Metering`. *Added in 0.2.*
             state: a state store (:class:`~eventbus.MemoryState`,
                 :class:`~eventbus.SqliteState`, ``RedisState``): the handler
                 gets its event's key's state as ``ctx.state``, committed
@@ -327,6 +332,7 @@ class Bus(BusPublishing, BusBroker, BusRedrive, BusSchedules):
             )
         check_int("concurrency", concurrency)
         check_int("queue_size", queue_size)
+        check_memory_mb(memory_mb)
         if timeout is not None and (
             isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0
         ):
@@ -396,6 +402,7 @@ class Bus(BusPublishing, BusBroker, BusRedrive, BusSchedules):
             on_failure=on_failure,
             circuit_breaker=circuit_breaker,
             rate_limit=rate_limit,
+            memory_mb=memory_mb,
             state=state,
         )
         self._subs[name] = sub
@@ -565,6 +572,92 @@ class Bus(BusPublishing, BusBroker, BusRedrive, BusSchedules):
             [(sub.handler, name) for name, sub in self._subs.items()],
         )
 
+    # -- hooks, metering and topology -------------------------------------------------
+
+    @property
+    def hooks(self) -> tuple[Hook, ...]:
+        """The installed hooks, in the order they run (a :class:`~eventbus.Metering` first).
+
+        .. versionadded:: 0.2
+        """
+        return () if self._hooks is None else self._hooks.hooks
+
+    def add_hook(self, hook: Hook) -> None:
+        """Install *hook* (a :class:`~eventbus.Hook`): it observes from the next call site on.
+
+        Raises:
+            TypeError: *hook* has none of the hook methods.
+
+        .. versionadded:: 0.2
+        """
+        check_hook(hook, "add_hook()")
+        self._hooks = HookSet((*self.hooks, hook))
+
+    def remove_hook(self, hook: Hook) -> None:
+        """Uninstall *hook*; attempts already started still end in it.
+
+        Raises:
+            ValueError: *hook* is not installed.
+
+        .. versionadded:: 0.2
+        """
+        hooks = list(self.hooks)
+        for i, installed in enumerate(hooks):
+            if installed is hook:
+                del hooks[i]
+                break
+        else:
+            raise ValueError(f"remove_hook(): {hook!r} is not installed on this bus")
+        if hook is self._metering:
+            self._metering = None
+        self._hooks = HookSet(hooks) if hooks else None
+
+    @property
+    def metering(self) -> Metering | None:
+        """The bus's :class:`~eventbus.Metering` (``Bus(metering=...)``), or ``None``.
+
+        .. versionadded:: 0.2
+        """
+        return self._metering
+
+    def usage(self) -> UsageReport:
+        """What the subscriptions used so far, as AWS Lambda would bill it.
+
+        Returns:
+            A :class:`~eventbus.UsageReport`: ``report[name]`` is the
+            :class:`~eventbus.Usage` of subscription *name*, ``report.total``
+            the sum, ``report.estimate(pricing)`` the price.
+
+        Raises:
+            MeteringError: the bus was made without ``metering=Metering(...)``.
+
+        .. versionadded:: 0.2
+        """
+        if self._metering is None:
+            raise MeteringError(
+                "bus.usage() needs a meter: create the bus with "
+                "Bus(metering=Metering(granularity_ms=1))"
+            )
+        return self._metering.report(self)
+
+    def topology(self, direction: str = "LR") -> str:
+        """A Mermaid ``flowchart`` of this bus: sources, event types, subscriptions, sinks.
+
+        Sources are those the bus knows (schedules, logs); each subscription
+        shows its ``where`` filter, concurrency and ordering, and points at
+        its ``on_success``/``on_failure`` destinations and (dashed) its
+        dead-letter sink. User strings are escaped.
+
+        Args:
+            direction: ``"LR"`` (default), ``"RL"``, ``"TB"``, ``"TD"`` or ``"BT"``.
+
+        Raises:
+            ValueError: *direction* is not one of those.
+
+        .. versionadded:: 0.2
+        """
+        return render_topology(self, direction)
+
     async def _store_dead_letter(self, sink: DeadLetterSink, letter: DeadLetter) -> None:
         exc = letter.exception
         logger.error(
@@ -577,7 +670,10 @@ class Bus(BusPublishing, BusBroker, BusRedrive, BusSchedules):
             letter.error.error_type,
             letter.error.error_message,
             exc_info=(type(exc), exc, exc.__traceback__) if exc is not None else None,
+            extra=log_extra(letter.subscription, letter.event, letter.attempts),
         )
+        if self._hooks is not None:
+            self._hooks.dead_letter(letter)
         try:
             await sink.put(letter)
         except Exception:
@@ -585,6 +681,7 @@ class Bus(BusPublishing, BusBroker, BusRedrive, BusSchedules):
                 "dead-letter sink %r failed to store letter %s; keeping it in memory instead",
                 sink,
                 letter.id,
+                extra=log_extra(letter.subscription, letter.event, letter.attempts),
             )
             fallback = self.dead_letters
             if fallback is sink or not isinstance(fallback, MemoryDeadLetters):

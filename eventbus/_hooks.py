@@ -124,12 +124,15 @@ class Hook(Protocol):
                 under ``FakeClock``).
             error: the exception for ``"error"`` and ``"timeout"``, else ``None``.
         """
+        return None
 
     def on_retry(self, subscription: str, event: Event, attempt: int, delay: float) -> None:
         """Attempt *attempt* of *event* in *subscription* is scheduled *delay* seconds from now."""
+        return None
 
     def on_dead_letter(self, letter: DeadLetter) -> None:
         """*letter* is being stored in a dead-letter sink (any condition)."""
+        return None
 
 
 _DEFAULTS: Final = {name: getattr(Hook, name) for name in _METHODS}
@@ -274,3 +277,16 @@ def outcome_of(error: BaseException | None, cancelled: type[BaseException]) -> O
     if isinstance(error, HandlerTimeout):
         return "timeout"
     return "error"
+
+
+def log_extra(
+    subscription: str, event: Event, attempt: int | None, invocation_id: str | None = None
+) -> dict[str, object]:
+    """The ``extra=`` of a log record about a delivery: the ids a formatter can use."""
+    return {
+        "subscription": subscription,
+        "event_id": event.id,
+        "event_type": type(event).event_type(),
+        "attempt": attempt,
+        "invocation_id": invocation_id,
+    }

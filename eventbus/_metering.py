@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 import attrs
 
 from ._exceptions import MeteringError
-from ._hooks import Delivery, Outcome
+from ._hooks import Delivery, Hook, Outcome
 
 if TYPE_CHECKING:
     from ._bus import Bus
@@ -374,7 +374,7 @@ class LambdaPricing:
 
 
 @final
-class Metering:
+class Metering(Hook):
     """Meter every delivery attempt as Lambda bills it; install with ``Bus(metering=...)``.
 
     A :class:`~eventbus.Hook`: at the end of each attempt it adds one

@@ -107,6 +107,9 @@ class BusPublishing(BusLifecycle):
         """
         if not self.accepting:
             raise self._closed_error()
+        hooks = self._hooks
+        if hooks is not None and isinstance(event, Event):
+            event = hooks.publish(event)
         if self.transport is not None:
             return await self._send(event)
         return await self._publish(event)
@@ -138,6 +141,8 @@ class BusPublishing(BusLifecycle):
             raise self._closed_error()
         if self.transport is None or len(batch) < 2:
             return [await self.publish(event) for event in batch]
+        if self._hooks is not None:
+            batch = [self._hooks.publish(event) for event in batch]
         receipts: list[Receipt | None] = [None] * len(batch)
         window = anyio.Semaphore(_PUBLISH_WINDOW)
         failure: Exception | None = None
@@ -180,6 +185,8 @@ class BusPublishing(BusLifecycle):
                 "publish_nowait() cannot wait for the broker to store the event; "
                 "use 'await bus.publish(event)' (or BlockingBus.publish from a thread)"
             )
+        if self._hooks is not None:
+            event = self._hooks.publish(event)
         subs, names, rejected = self._route(event)
         for sub in subs:
             if not sub.has_room():
@@ -282,6 +289,8 @@ class BusPublishing(BusLifecycle):
             for sub, _ in rejected:
                 self._reject(sub, event, error, "RecursiveLoop")
             return Receipt(event.id, names)
+        if self._hooks is not None:
+            event = self._hooks.publish(event)
         depths = self._depths
         depths[event.id] = depth
         if len(depths) > _DEPTH_MEMORY:

@@ -41,6 +41,7 @@ from ._context import Context
 from ._deadletter import DeadLetterSink
 from ._events import Event
 from ._flow import CircuitBreaker, Gate, RateLimit
+from ._metering import DEFAULT_MEMORY_MB
 from ._metrics import DURATION_WINDOW, Counters, SubscriptionMetrics
 from ._ordering import SubscriptionOrdering
 from ._retry import RetryPolicy
@@ -81,6 +82,7 @@ class Subscription(SubscriptionBatches, SubscriptionOrdering):
         on_success, on_failure: its destinations, or ``None``.
         circuit_breaker: its :class:`~eventbus.CircuitBreaker`, or ``None``.
         rate_limit: its :class:`~eventbus.RateLimit`, or ``None``.
+        memory_mb: the memory size metering bills it at (Lambda's ``MemorySize``).
     """
 
     __slots__ = (
@@ -107,6 +109,7 @@ class Subscription(SubscriptionBatches, SubscriptionOrdering):
         "dead_letter",
         "event_types",
         "handler",
+        "memory_mb",
         "name",
         "on_failure",
         "on_success",
@@ -141,8 +144,10 @@ class Subscription(SubscriptionBatches, SubscriptionOrdering):
         circuit_breaker: CircuitBreaker | None = None,
         rate_limit: RateLimit | None = None,
         state: StateStore | None = None,
+        memory_mb: int = DEFAULT_MEMORY_MB,
     ) -> None:
         self._bus = bus
+        self.memory_mb = memory_mb
         self.circuit_breaker = circuit_breaker
         self.rate_limit = rate_limit
         self._gate = (
@@ -387,7 +392,7 @@ class Subscription(SubscriptionBatches, SubscriptionOrdering):
                 c.in_flight += 1
                 if self._space_waiters:
                     self._wake_publisher()
-                if fast and type(item) is not _Retry:
+                if fast and type(item) is not _Retry and bus._hooks is None:
                     # The common case, inlined: first attempt of an async
                     # handler without a timeout.
                     start = perf_counter()

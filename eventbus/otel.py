@@ -209,7 +209,7 @@ class Instrumentation:
         traceparent = carrier.get("traceparent")
         if traceparent is None or traceparent == getattr(event, "traceparent", None):
             return None
-        return attrs.evolve(  # type: ignore[misc]
+        return attrs.evolve(
             event, traceparent=traceparent, tracestate=carrier.get("tracestate")
         )
 

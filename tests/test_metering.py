@@ -10,17 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from eventbus import Event
+from eventbus import CostEstimate, Event, LambdaPricing, Metering, MeteringError, Usage, UsageReport
 from eventbus._hooks import Delivery
-from eventbus._metering import (
-    CostEstimate,
-    LambdaPricing,
-    Metering,
-    MeteringError,
-    Usage,
-    UsageReport,
-    check_memory_mb,
-)
+from eventbus._metering import check_memory_mb
 
 
 @attrs.frozen
@@ -61,7 +53,8 @@ def test_default_prices_are_lambdas() -> None:
     p = LambdaPricing()
     assert p.price_per_million_requests == Decimal("0.20")
     assert p.price_per_gb_second == Decimal("0.0000166667")
-    assert (p.free_requests, p.free_gb_seconds) == (1_000_000, 400_000)
+    assert p.free_requests == 1_000_000
+    assert p.free_gb_seconds == 400_000
 
 
 def test_free_tier_covers_small_usage() -> None:
@@ -79,7 +72,7 @@ def test_estimate_str_shows_cents() -> None:
 def test_bad_price_is_a_metering_error(bad: object) -> None:
     """A negative, non-finite or non-numeric price is refused with MeteringError."""
     with pytest.raises(MeteringError, match=r"price_per_gb_second"):
-        LambdaPricing(price_per_gb_second=bad)  # type: ignore[arg-type]
+        LambdaPricing(price_per_gb_second=bad)
 
 
 def test_negative_requests_are_refused() -> None:
@@ -214,8 +207,8 @@ def test_report_log_writes_a_lambda_report_line(caplog: pytest.LogCaptureFixture
     assert record.getMessage() == (
         "REPORT RequestId: inv-1 Duration: 1.23 ms Billed Duration: 100 ms Memory Size: 512 MB"
     )
-    assert (record.subscription, record.invocation_id, record.attempt) == ("resize", "inv-1", 1)
-    assert record.event_type == "tests.metering.Job"
+    ids = [getattr(record, k) for k in ("subscription", "invocation_id", "attempt", "event_type")]
+    assert ids == ["resize", "inv-1", 1, "tests.metering.Job"]
 
 
 def test_bill_lists_subscriptions_and_the_estimate() -> None:
