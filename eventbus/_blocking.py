@@ -17,7 +17,7 @@ from ._clock import Clock
 from ._deadletter import DeadLetterSink
 from ._events import Event
 from ._exceptions import BusClosed, EventBusError
-from ._metrics import SubscriptionMetrics
+from ._metrics import MetricsSnapshot
 from ._retry import RetryPolicy
 from ._subscription import Handler, Subscription
 from ._transport import MemoryTransport, Transport
@@ -395,8 +395,11 @@ class BlockingBus:
         result: int = self._call("redrive", functools.partial(sink.redrive, self._bus, **options))
         return result
 
-    def metrics(self) -> dict[str, SubscriptionMetrics]:
-        """A snapshot of every subscription's metrics (taken on the loop thread)."""
+    def metrics(self) -> MetricsSnapshot:
+        """A snapshot of every subscription's metrics (taken on the loop thread).
+
+        Keyed by subscription name; a handler works as a key too.
+        """
         return self._sync("metrics", self._bus.metrics)
 
     def __repr__(self) -> str:
