@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .http import _cli as http_cli
 
     http_cli.register(commands)
+    from . import _topology
+
+    _topology.register(commands)
     return parser
 
 

@@ -242,6 +242,10 @@ class UsageReport(Mapping[str, Usage]):
             f"requests ${rounded.request_cost} + compute ${rounded.compute_cost} "
             f"= ${rounded.total}"
         )
+        prices = pricing if pricing is not None else LambdaPricing()
+        gross = attrs.evolve(prices, free_requests=0, free_gb_seconds=0)
+        exact = self.estimate(gross).total
+        lines.append(f"  without the free tier: ${exact.normalize():f}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:

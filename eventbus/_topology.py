@@ -228,7 +228,7 @@ def _command(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_command(commands: Any) -> None:
+def register(commands: Any) -> None:
     """Register ``topology`` on the command line's subparsers (``python -m eventbus``)."""
     parser = commands.add_parser(
         "topology",

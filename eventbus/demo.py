@@ -11,7 +11,8 @@ Uploads land in a bucket (``ObjectCreated`` events). Four subscriptions react:
   exponential backoff, then dead-letters it -- nothing is silently lost.
 
 Then it prints the metrics table, whose rows satisfy the accounting identity
-``accepted == succeeded + dead_lettered + in_flight + queued + waiting_retry``.
+``accepted == succeeded + dead_lettered + in_flight + queued + waiting_retry``,
+and ends with the bill: what the run would cost as AWS Lambda invocations.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import attrs
 from ._bus import Bus
 from ._context import Context
 from ._events import Event
+from ._metering import Metering
 from ._retry import ExponentialBackoff
 from .sources.objects import ObjectCreated
 
@@ -82,7 +84,7 @@ async def run(out: TextIO) -> int:
             print(f"  {kind:<12} {text}", file=out)
 
     retry = ExponentialBackoff(max_attempts=3, initial=0.02, multiplier=2, jitter=False)
-    async with Bus(retry=retry) as bus:
+    async with Bus(retry=retry, metering=Metering()) as bus:
 
         async def thumbnails(event: ObjectCreated, ctx: Context) -> None:
             if not event.key.endswith(".png"):
@@ -151,11 +153,13 @@ async def run(out: TextIO) -> int:
         print(file=out)
         _print_metrics(bus, out)
         balanced = all(m.balanced for m in bus.metrics().values())
+        usage = bus.usage()
     print(
         f"\n{len(_UPLOADS)} uploads, {len(letters)} dead letter(s); "
         f"accounting identity holds: {'yes' if balanced else 'NO'}",
         file=out,
     )
+    print(f"\nthe bill, as AWS Lambda would charge these invocations:\n{usage.bill()}", file=out)
     return 0 if balanced and len(letters) == 1 else 1
 
 
