@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 from datetime import datetime
 from time import perf_counter
@@ -98,7 +98,7 @@ class SubscriptionAttempts:
         _item_waiters: deque[Any]
         _key: KeyFunction | None
         _queue: deque[Event | _Retry]
-        _space_waiters: deque[anyio.Event]
+        _space_waiters: OrderedDict[Any, None]
         _state: StateRunner | None
         _wants_ctx: bool
         batch: Batching | None

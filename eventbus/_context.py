@@ -35,7 +35,17 @@ class Context:
         event: the event being handled (for a batch, the first one).
     """
 
-    __slots__ = ("_bus", "_logger", "attempt", "deadline", "event", "invocation_id", "subscription")
+    # Made for every delivery to an (event, ctx) handler, so it does as little
+    # as it can: the invocation id and the logger are made when first read.
+    __slots__ = (
+        "_bus",
+        "_invocation_id",
+        "_logger",
+        "attempt",
+        "deadline",
+        "event",
+        "subscription",
+    )
 
     def __init__(
         self,
@@ -51,8 +61,17 @@ class Context:
         self.event = event
         self.attempt = attempt
         self.deadline = deadline
-        self.invocation_id = _new_id() if invocation_id is None else invocation_id
-        self._logger: logging.LoggerAdapter[logging.Logger] | None = None
+        self._invocation_id = invocation_id  # the slot _logger stays empty until read
+
+    _logger: logging.LoggerAdapter[logging.Logger]
+
+    @property
+    def invocation_id(self) -> str:
+        """Unique per attempt, like Lambda's ``aws_request_id`` (made when first read)."""
+        value = self._invocation_id
+        if value is None:
+            value = self._invocation_id = _new_id()
+        return value
 
     @property
     def clock(self) -> Clock:
@@ -72,7 +91,9 @@ class Context:
         Each record gets the attributes ``subscription``, ``invocation_id``,
         ``event_id``, ``event_type`` and ``attempt`` (use them in a formatter).
         """
-        if self._logger is None:
+        try:
+            return self._logger
+        except AttributeError:
             self._logger = logging.LoggerAdapter(
                 _handler_logger,
                 {

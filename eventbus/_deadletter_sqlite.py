@@ -28,7 +28,7 @@ from ._deadletter import (
 )
 from ._exceptions import SerializationError
 from ._retry import DeadLetterCondition
-from ._serialization import _parse_json, from_cloudevent, to_cloudevent
+from ._serialization import _parse_json, decode_stored, to_cloudevent
 from ._settle import publish_to_tracked
 from ._sqlite import PRIVATE_FILE_MODE, ClosingFile, SqliteFile, from_us, to_us, transaction
 
@@ -253,7 +253,7 @@ class SqliteDeadLetters(ClosingFile):
         ) = row
         first_failure = from_us(first_us)
         try:
-            event = from_cloudevent(document)
+            event = decode_stored(document)
         except Exception as exc:
             reason = str(exc) or type(exc).__name__
             if letter_id not in self._warned:

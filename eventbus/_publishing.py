@@ -32,6 +32,7 @@ __all__ = ["BufferedReceipt", "BusPublishing", "Explanation", "Receipt", "not_an
 logger = logging.getLogger("eventbus")
 
 _DEPTH_MEMORY: Final = 65_536  # follow-up events whose chain depth we remember
+_RUNNING: Final = _State.RUNNING
 _PUBLISH_WINDOW: Final = 256  # publish_many's publishes in flight on a broker at most
 
 
@@ -71,6 +72,10 @@ class BufferedReceipt(Receipt):
         return True
 
 
+# Receipt(...) runs the namedtuple's Python __new__; the hot path builds it directly.
+_new_receipt: Final = tuple.__new__
+
+
 class Explanation(NamedTuple):
     """Whether an event would reach one subscription, from :meth:`Bus.explain`.
 
@@ -105,6 +110,17 @@ class BusPublishing(BusLifecycle):
         If cancelled while waiting for room, the subscriptions that had
         already accepted the event keep it; the others never see it.
         """
+        # The common case first, straight to the queues with no other call or
+        # coroutine: a running bus with no hook and no broker, and an event
+        # class already routed, to subscriptions without a where filter.
+        if self._state is _RUNNING and self._hooks is None and self.transport is None:
+            plan = self._router._plans.get(event.__class__)
+            if plan is not None and not plan.filtered:
+                for sub in plan.unfiltered:
+                    if not sub.offer(event):
+                        await sub.wait_for_room()
+                        sub.enqueue(event)
+                return _new_receipt(Receipt, (event.id, plan.names))
         if not self.accepting:
             raise self._closed_error()
         hooks = self._hooks
@@ -233,7 +249,7 @@ class BusPublishing(BusLifecycle):
         if rejected:
             for sub, exc in rejected:
                 self._reject(sub, event, exc, "NotRetryable")
-        return Receipt(event.id, names)
+        return _new_receipt(Receipt, (event.id, names))
 
     def _route(
         self, event: Event

@@ -14,8 +14,8 @@ Documents from outside are untrusted: decoding raises only
 document's size, and refuses documents past these limits (each named in
 the error):
 
-* :data:`MAX_DOCUMENT_SIZE` -- a JSON text of at most 6 MiB (6,291,456
-  bytes, or characters for ``str``), as AWS Lambda's synchronous payload;
+* :data:`MAX_DOCUMENT_SIZE` -- a JSON text of at most 1 MiB (1,048,576
+  bytes, or characters for ``str``), as NATS's default message size;
 * :data:`MAX_DEPTH` -- arrays and objects nested at most 64 deep, the
   CloudEvent object itself being level 1;
 * :data:`MAX_NUMBER_DIGITS` -- numbers of at most 1,000 digits, written
@@ -54,7 +54,7 @@ __all__ = [
     "to_cloudevent",
 ]
 
-MAX_DOCUMENT_SIZE: Final = 6 * 1024 * 1024
+MAX_DOCUMENT_SIZE: Final = 1024 * 1024
 """The longest CloudEvent JSON text ``from_cloudevent`` reads (bytes, or characters)."""
 MAX_DEPTH: Final = 64
 """How deep arrays and objects may nest in a CloudEvent (the document is level 1)."""
@@ -153,8 +153,23 @@ def from_cloudevent(document: Mapping[str, Any] | str | bytes) -> Event:
             limit: :data:`MAX_DOCUMENT_SIZE`, :data:`MAX_DEPTH` or
             :data:`MAX_NUMBER_DIGITS` (the message names the limit).
     """
+    return _decode(document, MAX_DOCUMENT_SIZE)
+
+
+def decode_stored(document: str | bytes) -> Event:
+    """Decode a CloudEvent this package wrote to its own files (internal).
+
+    The outbox of a table, the journal of an object store and a dead-letter
+    file hold what :func:`to_cloudevent` wrote, which may exceed
+    :data:`MAX_DOCUMENT_SIZE` (it limits only what comes from outside). The
+    depth and number limits still apply; errors are ``SerializationError``.
+    """
+    return _decode(document, None)
+
+
+def _decode(document: Mapping[str, Any] | str | bytes, max_size: int | None) -> Event:
     try:
-        return _from_cloudevent(document)
+        return _from_cloudevent(document, max_size)
     except SerializationError:
         raise
     except RecursionError:
@@ -169,9 +184,9 @@ def from_cloudevent(document: Mapping[str, Any] | str | bytes) -> Event:
         ) from exc
 
 
-def _from_cloudevent(document: Mapping[str, Any] | str | bytes) -> Event:
+def _from_cloudevent(document: Mapping[str, Any] | str | bytes, max_size: int | None) -> Event:
     if isinstance(document, str | bytes | bytearray):
-        document = _parse_json(document)
+        document = _parse_json(document, max_size)
     elif isinstance(document, Mapping):
         _check_tree(document, "the CloudEvent", 1, numbers=True)
     else:
@@ -256,12 +271,12 @@ def _trace_context(document: Mapping[str, Any]) -> dict[str, str]:
 # -- untrusted JSON, within limits ---------------------------------------------------
 
 
-def _parse_json(text: str | bytes | bytearray) -> Any:
+def _parse_json(text: str | bytes | bytearray, max_size: int | None = MAX_DOCUMENT_SIZE) -> Any:
     """Parse CloudEvent JSON text within the size, depth and number limits."""
-    if len(text) > MAX_DOCUMENT_SIZE:
+    if max_size is not None and len(text) > max_size:
         raise SerializationError(
             f"the CloudEvent is {len(text):,} {'characters' if isinstance(text, str) else 'bytes'}"
-            f" long, more than the {MAX_DOCUMENT_SIZE:,} allowed (MAX_DOCUMENT_SIZE)"
+            f" long, more than the {max_size:,} allowed (MAX_DOCUMENT_SIZE)"
         )
     if not isinstance(text, str):
         try:  # as json.loads does: UTF-8, -16 or -32, told apart by the first bytes

@@ -330,3 +330,14 @@ def test_built_in_table_change_rejects_hostile_images() -> None:
     doc["data"]["new_image"] = deep
     with pytest.raises(SerializationError, match="MAX_DEPTH"):
         from_cloudevent(json.dumps(doc))
+
+
+def test_stored_documents_may_exceed_the_size_limit() -> None:
+    """What the package wrote itself (outbox, journal, dead letters) decodes past MAX_DOCUMENT_SIZE."""
+    from eventbus._serialization import decode_stored
+
+    big = Sample(extra="x" * (MAX_DOCUMENT_SIZE + 10))
+    text = json.dumps(to_cloudevent(big))
+    with pytest.raises(SerializationError, match="MAX_DOCUMENT_SIZE"):
+        from_cloudevent(text)
+    assert decode_stored(text) == big

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final, Protocol, TypeAlias, final
 
-from .._serialization import from_cloudevent, to_cloudevent
+from .._serialization import decode_stored, to_cloudevent
 from .._sqlite import connect
 from ._table_items import Item, KeySchema, decode_item, encode_item, expiry
 
@@ -319,7 +319,7 @@ class SqliteStore:
             "SELECT seq, event FROM eventbus_outbox WHERE tbl = ? AND seq > ? ORDER BY seq",
             (self._schema.table, after),
         )
-        return [(seq, from_cloudevent(text)) for seq, text in cursor]
+        return [(seq, decode_stored(text)) for seq, text in cursor]
 
     def delivered(self, seqs: Sequence[int]) -> None:
         db = self._conn

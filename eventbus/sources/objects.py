@@ -23,7 +23,7 @@ import attrs
 from .._bus import Bus
 from .._events import Event
 from .._exceptions import SerializationError
-from .._serialization import from_cloudevent, to_cloudevent
+from .._serialization import decode_stored, to_cloudevent
 from .._settle import publish_tracked
 from .._sqlite import PRIVATE_FILE_MODE, check_mode
 from ._common import Sequencer, check_bus, check_name, ensure_running, run_sync
@@ -247,7 +247,7 @@ class ObjectStore:
             for sequencer, document in journaled:
                 self._sequencer.observe(sequencer)
                 try:
-                    self._pending[sequencer] = from_cloudevent(document)
+                    self._pending[sequencer] = decode_stored(document)
                 except SerializationError as exc:
                     logger.error(
                         "object store %s: journaled event %s cannot be decoded (%s); dropped",
