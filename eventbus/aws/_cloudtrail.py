@@ -21,7 +21,14 @@ from ._common import (
 )
 from ._events import ApiCall
 
-__all__ = ["is_detail_type", "is_record", "parse_eventbridge", "parse_record", "render"]
+__all__ = [
+    "is_detail_type",
+    "is_eventbridge",
+    "is_record",
+    "parse_eventbridge",
+    "parse_record",
+    "render",
+]
 
 #: The record fields ApiCall has a field of its own for.
 _KNOWN = (
@@ -61,6 +68,22 @@ def is_detail_type(detail_type: object) -> bool:
     return isinstance(detail_type, str) and detail_type.endswith(" via CloudTrail")
 
 
+def is_eventbridge(payload: Mapping[str, Any]) -> bool:
+    """Whether an EventBridge event carries a CloudTrail record in its ``detail``.
+
+    Its ``detail-type`` ends in ``via CloudTrail`` and its ``detail`` has
+    the record's ``eventSource`` and ``eventName``; anything else stays a
+    plain EventBridge event.
+    """
+    detail = payload.get("detail")
+    return (
+        is_detail_type(payload.get("detail-type"))
+        and isinstance(detail, Mapping)
+        and "eventSource" in detail
+        and "eventName" in detail
+    )
+
+
 def _service_source(event_source: str) -> str:
     return "aws." + event_source.removesuffix(".amazonaws.com")
 
@@ -79,11 +102,15 @@ def parse_record(
     event_id: str | None = None,
     source: str | None = None,
     detail_type: str | None = None,
+    fallback_time: object = None,
 ) -> ApiCall:
-    """Read one CloudTrail record."""
+    """Read one CloudTrail record (*fallback_time*: the EventBridge ``time``, if any)."""
     event_source = req_str(record, "eventSource", path)
     event_name = req_str(record, "eventName", path)
-    time = parse_iso(req_str(record, "eventTime", path), join(path, "eventTime"))
+    if record.get("eventTime") is None and fallback_time is not None:
+        time = parse_iso(fallback_time, "time")
+    else:
+        time = parse_iso(req_str(record, "eventTime", path), join(path, "eventTime"))
     trail_id = opt_str(record, "eventID", path) or ""
     read_only = record.get("readOnly")
     if read_only is not None and not isinstance(read_only, bool):
@@ -127,6 +154,7 @@ def parse_eventbridge(payload: Mapping[str, Any]) -> ApiCall:
         event_id=None if raw_id is None else as_str(raw_id, "id"),
         source=opt_str(payload, "source", ""),
         detail_type=req_str(payload, "detail-type", ""),
+        fallback_time=payload.get("time"),
     )
 
 

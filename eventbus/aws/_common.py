@@ -29,6 +29,7 @@ DEFAULT_PARTITION = "aws"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
 _INT_TEXT = re.compile(r"[+-]?\d+")
+_INT_BOUND = 10**LIMITS.max_number_digits
 
 
 @attrs.frozen
@@ -107,6 +108,12 @@ def as_int(value: object, path: str, *, non_negative: bool = False) -> int:
         number = int(value.strip())
     if number is None:
         fail(path, f"expected an integer, got {value!r:.60}")
+    if not -_INT_BOUND < number < _INT_BOUND:
+        fail(
+            path,
+            f"an integer of more than {LIMITS.max_number_digits} digits (the "
+            "max_number_digits limit of eventbus.aws.PayloadLimits)",
+        )
     if non_negative and number < 0:
         fail(path, f"must not be negative, got {number}")
     return number

@@ -145,9 +145,7 @@ def _parse_payload(payload: Mapping[str, Any]) -> list[Event]:
         records = as_list(payload["Records"], "Records")
         return [_parse_record(record, f"Records[{i}]") for i, record in enumerate(records)]
     if "detail-type" in payload:
-        if _cloudtrail.is_detail_type(payload["detail-type"]) and isinstance(
-            payload.get("detail"), Mapping
-        ):
+        if _cloudtrail.is_eventbridge(payload):
             return [_cloudtrail.parse_eventbridge(payload)]
         return [_eventbridge.parse_event(payload)]
     if _apigateway.is_v2(payload):

@@ -73,3 +73,21 @@ def test_patterns_match_api_calls() -> None:
     """A where= pattern matches an ApiCall's fields."""
     (event,) = from_lambda_event(load(_VIA_EVENTBRIDGE))
     assert Pattern({"event_name": ["PutObject"], "source": ["aws.s3"]}).matches(event)
+
+
+def test_detail_without_a_record_stays_an_eventbridge_event() -> None:
+    """A 'via CloudTrail' event whose detail is not a CloudTrail record reads as EventBridgeEvent."""
+    payload = {"detail-type": "AWS API Call via CloudTrail", "source": "aws.events", "detail": {}}
+    (event,) = from_lambda_event(payload)
+    assert isinstance(event, EventBridgeEvent)
+    assert from_lambda_event(to_lambda_event([event])) == [event]
+
+
+def test_record_without_event_time_takes_the_eventbridge_time() -> None:
+    """A CloudTrail detail without eventTime takes the EventBridge event's time."""
+    payload = load(_VIA_EVENTBRIDGE)
+    del payload["detail"]["eventTime"]
+    payload["time"] = "2020-01-02T03:04:05Z"
+    (event,) = from_lambda_event(payload)
+    assert event.time == datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert from_lambda_event(to_lambda_event([event])) == [event]

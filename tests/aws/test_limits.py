@@ -243,3 +243,9 @@ def test_truncated_sample_text_raises_only_named_errors(index: int, rnd: random.
     """The JSON text of a sample, cut anywhere, fails with SerializationError."""
     text = json.dumps(_SAMPLES[index])
     _only_named_errors(text[: rnd.randrange(len(text))])
+
+
+def test_float_sequence_number_past_the_digit_limit() -> None:
+    """A float sequence number such as 1e308 is refused, not turned into a 309-digit int."""
+    with pytest.raises(SerializationError, match="max_number_digits"):
+        from_lambda_event(_ddb_with(SequenceNumber=1e308))
