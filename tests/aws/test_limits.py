@@ -249,3 +249,63 @@ def test_float_sequence_number_past_the_digit_limit() -> None:
     """A float sequence number such as 1e308 is refused, not turned into a 309-digit int."""
     with pytest.raises(SerializationError, match="max_number_digits"):
         from_lambda_event(_ddb_with(SequenceNumber=1e308))
+
+
+_KEYS = st.sampled_from(
+    [
+        "eventSource",
+        "eventName",
+        "eventTime",
+        "eventSourceARN",
+        "s3",
+        "dynamodb",
+        "Sns",
+        "kinesis",
+        "body",
+        "messageId",
+        "attributes",
+        "eventID",
+    ]
+)
+_NAMES = st.sampled_from(
+    ["aws:s3", "aws:sqs", "aws:sns", "aws:kinesis", "aws:dynamodb", "s3.amazonaws.com", "INSERT"]
+)
+_ANY = _HOSTILE | _JSON
+_SHAPED = st.fixed_dictionaries(
+    {},
+    optional={
+        "Records": st.lists(st.dictionaries(_KEYS, _ANY | _NAMES), max_size=3),
+        "detail-type": st.sampled_from(["AWS API Call via CloudTrail", "Scheduled Event"]) | _ANY,
+        "source": st.sampled_from(["aws.events", "aws.s3", "aws.scheduler"]) | _ANY,
+        "detail": _ANY,
+        "time": _HOSTILE,
+        "httpMethod": st.just("GET") | _HOSTILE,
+        "requestContext": _ANY | st.fixed_dictionaries({"http": _JSON}),
+        "version": st.sampled_from(["2.0", "1.0"]) | _HOSTILE,
+        "routeKey": _HOSTILE,
+        "rawQueryString": st.text(max_size=30) | _HOSTILE,
+        "awslogs": _ANY,
+        "triggerSource": st.just("PreSignUp_SignUp") | _HOSTILE,
+        "userPoolId": _HOSTILE,
+        "request": _ANY,
+        "eventType": st.just("SyncTrigger") | _HOSTILE,
+        "datasetRecords": _ANY,
+        "identityPoolId": _HOSTILE,
+        "identityId": _HOSTILE,
+        "datasetName": _HOSTILE,
+        "eventSource": st.just("s3.amazonaws.com") | _HOSTILE,
+        "eventName": _HOSTILE,
+        "eventTime": _HOSTILE,
+        "headers": _ANY,
+        "multiValueHeaders": _ANY,
+        "body": _HOSTILE,
+        "isBase64Encoded": _HOSTILE,
+    },
+)
+
+
+@settings(deadline=2000, max_examples=300)
+@given(_SHAPED)
+def test_payload_shaped_input_raises_only_named_errors(payload: dict[str, Any]) -> None:
+    """Payloads with the keys every kind is recognised by, and hostile values, fail by name."""
+    _only_named_errors(payload)
