@@ -131,7 +131,9 @@ async def test_metrics_count_redriven_events() -> None:
 async def test_explain_with_a_dict_talks_about_explain() -> None:
     """bus.explain({...}) says explain() takes an event, not that publish() does."""
     async with Bus() as bus:
-        with pytest.raises(TypeError, match=r"explain\(\) takes the eventbus\.Event you would publish, got dict"):
+        with pytest.raises(
+            TypeError, match=r"explain\(\) takes the eventbus\.Event you would publish, got dict"
+        ):
             bus.explain({"order_id": "o-1"})  # type: ignore[arg-type]
 
 
@@ -146,3 +148,34 @@ def test_scheduling_on_the_inner_bus_from_another_thread_names_the_fix() -> None
         ):
             blocking.bus.schedule("rate(1 minute)", name="tick")
         assert blocking.schedules() == []
+
+
+async def test_metrics_of_a_function_that_is_no_handler_is_a_key_error() -> None:
+    """A function that handles nothing is a KeyError listing the subscription names."""
+
+    async def stray(event: OrderPlaced) -> None:
+        pass
+
+    async with Bus() as bus:
+        bus.subscribe(OrderPlaced, lambda event: None, name="noop")
+        with pytest.raises(KeyError, match=r"not the handler of any subscription.*'noop'"):
+            bus.metrics()[stray]
+
+
+async def test_a_method_handler_is_named_with_its_class() -> None:
+    """A bound method's default name keeps its class, so two classes' handle() do not clash."""
+
+    class Mailer:
+        async def handle(self, event: OrderPlaced) -> None:
+            pass
+
+    class Auditor:
+        async def handle(self, event: OrderPlaced) -> None:
+            pass
+
+    async with Bus() as bus:
+        mailer, auditor = Mailer(), Auditor()
+        bus.subscribe(OrderPlaced, mailer.handle)
+        bus.subscribe(OrderPlaced, auditor.handle)
+        assert [s.name for s in bus.subscriptions()] == ["Mailer.handle", "Auditor.handle"]
+        assert bus.metrics()[mailer.handle].accepted == 0
