@@ -136,7 +136,9 @@ class Gateway:
         self,
         bus: Bus,
         *,
-        error_status: Mapping[str | re.Pattern[str], int]
+        error_status: Mapping[str, int]
+        | Mapping[re.Pattern[str], int]
+        | Mapping[str | re.Pattern[str], int]
         | Iterable[tuple[str | re.Pattern[str], int]]
         | None = None,
         auth: Authenticator | Callable[[HttpRequest], Any] | None = None,

@@ -71,7 +71,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", FreshGateway())
 
 @schema.parametrize()
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
-def test_gateway_honours_its_openapi_document(case: schemathesis.Case) -> None:
+def test_gateway_honours_its_openapi_document(case: schemathesis.Case[Any]) -> None:
     """Generated requests (valid and malformed) get documented answers and never a 5xx."""
     excluded = []
     if case.path == "/events":

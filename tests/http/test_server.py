@@ -25,7 +25,7 @@ async def lifespan(app: Gateway, inside: Callable[[], Awaitable[None]]) -> list[
     sent: list[str] = []
     async with to_app, app_inbox, app_outbox, from_app, anyio.create_task_group() as tg:
         scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
-        tg.start_soon(app, scope, app_inbox.receive, app_outbox.send)
+        tg.start_soon(app, scope, app_inbox.receive, app_outbox.send)  # type: ignore[arg-type]
         await to_app.send({"type": "lifespan.startup"})
         sent.append((await from_app.receive())["type"])
         await inside()
@@ -131,7 +131,7 @@ def test_import_without_starlette_names_the_extra(monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setitem(sys.modules, "starlette.applications", None)
     monkeypatch.delitem(sys.modules, "eventbus.http._gateway", raising=False)
-    monkeypatch.delitem(eventbus.http.__dict__, "Gateway", raising=False)
+    monkeypatch.delitem(vars(eventbus.http), "Gateway", raising=False)
     with pytest.raises(ImportError, match=r"pip install 'eventbus\[http\]'"):
         eventbus.http.Gateway  # noqa: B018
 
@@ -141,4 +141,4 @@ def test_unknown_attribute_of_eventbus_http() -> None:
     import eventbus.http
 
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
-        eventbus.http.Nope  # type: ignore[attr-defined]  # noqa: B018
+        eventbus.http.Nope  # noqa: B018
