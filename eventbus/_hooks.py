@@ -225,6 +225,7 @@ class HookSet:
                         start,
                         delivery.subscription,
                         delivery.event.id,
+                        extra=_extra(delivery),
                     )
             tokens.append(token)
         return tokens
@@ -249,6 +250,7 @@ class HookSet:
                     end,
                     delivery.subscription,
                     delivery.event.id,
+                    extra=_extra(delivery),
                 )
 
     def retry(self, subscription: str, event: Event, attempt: int, delay: float) -> None:
@@ -257,7 +259,12 @@ class HookSet:
             try:
                 fn(subscription, event, attempt, delay)
             except Exception:
-                logger.exception("hook %r failed in on_retry (event %s)", fn, event.id)
+                logger.exception(
+                    "hook %r failed in on_retry (event %s)",
+                    fn,
+                    event.id,
+                    extra=log_extra(subscription, event, attempt),
+                )
 
     def dead_letter(self, letter: DeadLetter) -> None:
         """Run the ``on_dead_letter`` hooks."""
@@ -265,7 +272,12 @@ class HookSet:
             try:
                 fn(letter)
             except Exception:
-                logger.exception("hook %r failed in on_dead_letter (letter %s)", fn, letter.id)
+                logger.exception(
+                    "hook %r failed in on_dead_letter (letter %s)",
+                    fn,
+                    letter.id,
+                    extra=log_extra(letter.subscription, letter.event, letter.attempts),
+                )
 
 
 def outcome_of(error: BaseException | None, cancelled: type[BaseException]) -> Outcome:
@@ -290,3 +302,9 @@ def log_extra(
         "attempt": attempt,
         "invocation_id": invocation_id,
     }
+
+
+def _extra(delivery: Delivery) -> dict[str, object]:
+    return log_extra(
+        delivery.subscription, delivery.event, delivery.attempt, delivery.invocation_id
+    )

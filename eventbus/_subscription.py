@@ -41,6 +41,7 @@ from ._context import Context
 from ._deadletter import DeadLetterSink
 from ._events import Event
 from ._flow import CircuitBreaker, Gate, RateLimit
+from ._hooks import log_extra
 from ._metering import DEFAULT_MEMORY_MB
 from ._metrics import DURATION_WINDOW, Counters, SubscriptionMetrics
 from ._ordering import SubscriptionOrdering
@@ -342,7 +343,12 @@ class Subscription(SubscriptionBatches, SubscriptionOrdering):
         try:
             ack()
         except Exception:
-            logger.exception("subscription %r: acknowledging event %s failed", self.name, event.id)
+            logger.exception(
+                "subscription %r: acknowledging event %s failed",
+                self.name,
+                event.id,
+                extra=log_extra(self.name, event, None),
+            )
 
     def _check_idle(self) -> None:
         c = self._counters

@@ -8,7 +8,7 @@ import re
 import attrs
 import pytest
 
-from eventbus import Bus, Context, Event, Metering, NoRetry
+from eventbus import Bus, Context, Delivery, Event, Hook, Metering, NoRetry
 
 IDS = ("subscription", "event_id", "event_type", "attempt", "invocation_id")
 
@@ -104,3 +104,32 @@ async def test_report_lines_are_off_by_default(caplog: pytest.LogCaptureFixture)
             await bus.publish(Upload())
             await bus.drain()
     assert not [r for r in caplog.records if r.getMessage().startswith("REPORT")]
+
+
+async def test_hook_failure_records_carry_the_delivery_ids(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A failing hook is logged with the delivery's subscription, event and invocation ids."""
+
+    class Broken(Hook):
+        def on_delivery_start(self, delivery: Delivery) -> object:
+            raise ValueError("broken hook")
+
+    seen: list[str] = []
+
+    async def handle(event: Upload, ctx: Context) -> None:
+        seen.append(ctx.invocation_id)
+
+    with caplog.at_level(logging.ERROR, logger="eventbus"):
+        async with Bus(hooks=[Broken()]) as bus:
+            bus.subscribe(Upload, handle, name="up")
+            receipt = await bus.publish(Upload())
+            await bus.drain()
+    (record,) = [r for r in caplog.records if "on_delivery_start" in r.getMessage()]
+    assert [getattr(record, k) for k in IDS] == [
+        "up",
+        receipt.event_id,
+        "tests.logging.Upload",
+        1,
+        seen[0],
+    ]
