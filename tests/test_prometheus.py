@@ -217,7 +217,7 @@ def test_durations_are_a_histogram_when_the_bus_has_hooks() -> None:
     """With hooks, each attempt's duration lands in cumulative buckets with a sum."""
     bus = StubBus({"s": SubscriptionMetrics()})
     registry = CollectorRegistry()
-    registry.register(EventbusCollector(cast(Bus, bus), buckets=(0.1, 1.0)))
+    registry.register(EventbusCollector(cast("Bus", bus), buckets=(0.1, 1.0)))
     (hook,) = bus.hooks
     for seconds in (0.05, 0.5, 0.5, 5.0):
         hook.on_delivery_end(Delivery("s"), None, "success", seconds, None)
@@ -282,7 +282,7 @@ def test_label_values_are_escaped() -> None:
 def test_buckets_are_checked(buckets: tuple[Any, ...]) -> None:
     """Buckets must be positive, finite and strictly increasing."""
     with pytest.raises(ValueError, match="buckets"):
-        EventbusCollector(cast(Bus, StubBus({})), buckets=buckets)
+        EventbusCollector(cast("Bus", StubBus({})), buckets=buckets)
 
 
 def test_default_buckets_reach_lambdas_longest_timeout() -> None:
