@@ -110,7 +110,7 @@ class DeadLetter:
 @final
 @attrs.frozen
 class UndecodableEvent(Event, type_name="eventbus.UndecodableEvent"):
-    """Stands in for a stored event that cannot be decoded in this process.
+    """Stands in for an event that cannot be decoded in this process.
 
     :class:`SqliteDeadLetters` stores events as CloudEvents JSON and decodes
     them into their registered classes when it reads them. When the class is
@@ -118,6 +118,12 @@ class UndecodableEvent(Event, type_name="eventbus.UndecodableEvent"):
     listed, counted and queryable, with this in place of the event; it is
     never redriven. Import the module that defines the event class and read
     the sink again to get the real event back.
+
+    A broker transport also hands the bus one for each *poison* message --
+    one that cannot be decoded at all (not JSON, not a CloudEvent, a field
+    its class refuses, anything the decoder raised): the bus dead-letters it
+    (condition ``NotRetryable``, error type ``SerializationError``) with the
+    message's raw text in :attr:`document`, then acknowledges the message.
 
     The envelope (``id``, ``time``, ``source``, ...) is taken from the stored
     document where it can be.
