@@ -146,7 +146,7 @@ def parse_v1(payload: Mapping[str, Any]) -> HttpRequest:
     return HttpRequest(
         req_str(payload, "httpMethod", "").upper(),
         opt_str(payload, "path", "") or opt_str(context, "path", "requestContext") or "/",
-        route=opt_str(payload, "resource", ""),
+        route=opt_str(payload, "resource", "") or None,
         path_parameters=_str_map(payload.get("pathParameters"), "pathParameters"),
         query=query,
         headers=headers,
@@ -258,7 +258,8 @@ def _render_v1(event: HttpRequest, options: RenderOptions) -> dict[str, Any]:
     body, encoded = _body_fields(bytes(event.body))
     headers = {name: list(values) for name, values in event.headers.items()}
     query = {name: list(values) for name, values in event.query.items()}
-    route = event.route or event.path
+    # No route (an ALB request, which has no resource) renders as "" and reads back as None.
+    route = event.route or ""
     context: dict[str, Any] = {
         "accountId": options.account,
         "apiId": api_id,

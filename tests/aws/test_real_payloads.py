@@ -33,6 +33,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EXPECTED = (
     ("cloudtrail", ApiCall),
     ("apigw", HttpRequest),
+    ("alb", HttpRequest),
     ("apigateway", HttpRequest),
     ("http-api", HttpRequest),
     ("proxy-event", HttpRequest),
