@@ -322,7 +322,7 @@ def test_times_of_any_shape_raise_only_serialization_error(when: str) -> None:
 
 def test_built_in_table_change_rejects_hostile_images() -> None:
     """A TableChange document with a deep image is refused like any other event."""
-    change = TableChange("t", "INSERT", {"pk": "1"}, {"pk": "1"}, None, "1")
+    change = TableChange("t", "INSERT", {"pk": "1"}, {"pk": "1"}, None, 1)
     doc = to_cloudevent(change)
     deep: Any = "x"
     for _ in range(100):
