@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import attrs
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -356,3 +359,59 @@ async def test_the_trace_crosses_a_nats_transport(
     assert consumer.parent is not None
     assert consumer.parent.span_id == producer.context.span_id
     assert consumer.context.trace_id == producer.context.trace_id
+
+
+TRACEPARENT = re.compile(r"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+
+
+@given(
+    st.one_of(
+        st.text(max_size=80),
+        st.from_regex(TRACEPARENT, fullmatch=True),
+        st.integers(),
+        st.none(),
+        st.lists(st.text(max_size=5), max_size=3),
+    ),
+    st.one_of(st.text(max_size=600), st.integers(), st.none()),
+)
+def test_any_trace_context_decodes_or_is_dropped(traceparent: object, tracestate: object) -> None:
+    """Untrusted traceparent/tracestate never fail decoding: valid ones are kept, others dropped."""
+    document = to_cloudevent(Order())
+    document["traceparent"] = traceparent
+    document["tracestate"] = tracestate
+    event = from_cloudevent(document)
+    if event.traceparent is None:
+        assert event.tracestate is None
+    else:
+        assert event.traceparent == traceparent
+        assert TRACEPARENT.fullmatch(event.traceparent)
+        assert event.tracestate in (None, tracestate)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "00-00000000000000000000000000000000-b7ad6b7169203331-01",  # zero trace id
+        "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",  # zero span id
+        "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",  # version ff
+        "00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-01",  # upper case
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra",  # 00 has no more
+    ],
+)
+def test_an_invalid_traceparent_restarts_the_trace(bad: str) -> None:
+    """As W3C Trace Context says, an invalid traceparent is ignored, not refused."""
+    document = to_cloudevent(Order())
+    document["traceparent"] = bad
+    assert from_cloudevent(document).traceparent is None
+
+
+def test_a_valid_trace_context_round_trips() -> None:
+    """traceparent and tracestate survive to_cloudevent/from_cloudevent unchanged."""
+    event = Order(
+        traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        tracestate="congo=t61rcWkgMzE,rojo=00f067aa0ba902b7",
+    )
+    document = to_cloudevent(event)
+    assert document["traceparent"] == event.traceparent
+    assert document["tracestate"] == event.tracestate
+    assert from_cloudevent(document) == event
