@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode
+
+import attrs
 
 from ..http._request import HttpRequest
 from ._common import (
@@ -106,16 +109,24 @@ def _time(context: Mapping[str, Any], key: str) -> datetime | None:
     return None if raw is None else parse_epoch_millis(raw, join("requestContext", key))
 
 
-def _envelope(payload: Mapping[str, Any], context: Mapping[str, Any], key: str) -> dict[str, Any]:
-    request_id = opt_str(context, "requestId", "requestContext") or ""
+def _with_envelope(request: HttpRequest, context: Mapping[str, Any], key: str) -> HttpRequest:
+    """*request* with the envelope API Gateway's request context gives it."""
     time = _time(context, key)
-    return {
-        "id": request_id
-        or digest("apigateway", str(payload.get("httpMethod")), str(payload.get("path"))),
-        "source": opt_str(context, "apiId", "requestContext") or "",
-        # No request time: the epoch, so that equal payloads read as equal events.
-        "time": _EPOCH if time is None else time,
-    }
+    content = json.dumps(
+        [request.method, request.path, request.query, request.headers, request.cookies],
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    return attrs.evolve(
+        request,
+        # No request id: one derived from the request, so that equal payloads
+        # read as equal events.
+        id=request.request_id
+        or digest("apigateway", request.version, content, request.body.decode("latin-1")),
+        source=opt_str(context, "apiId", "requestContext") or "",
+        # No request time: the epoch, for the same reason.
+        time=_EPOCH if time is None else time,
+    )
 
 
 def _cookie_pairs(headers: Mapping[str, list[str]]) -> tuple[str, ...]:
@@ -143,7 +154,7 @@ def parse_v1(payload: Mapping[str, Any]) -> HttpRequest:
     ).items():
         query.setdefault(name, [value])
     identity = opt_obj(context, "identity", "requestContext")
-    return HttpRequest(
+    request = HttpRequest(
         req_str(payload, "httpMethod", "").upper(),
         opt_str(payload, "path", "") or opt_str(context, "path", "requestContext") or "/",
         route=opt_str(payload, "resource", "") or None,
@@ -159,8 +170,8 @@ def parse_v1(payload: Mapping[str, Any]) -> HttpRequest:
             opt_obj(context, "authorizer", "requestContext"), "requestContext.authorizer"
         ),
         version="1.0",
-        **_envelope(payload, context, "requestTimeEpoch"),
     )
+    return _with_envelope(request, context, "requestTimeEpoch")
 
 
 def parse_v2(payload: Mapping[str, Any]) -> HttpRequest:
@@ -192,7 +203,7 @@ def parse_v2(payload: Mapping[str, Any]) -> HttpRequest:
             as_str(item, f"cookies[{i}]") for i, item in enumerate(as_list(raw_cookies, "cookies"))
         )
     )
-    return HttpRequest(
+    request = HttpRequest(
         req_str(http, "method", "requestContext.http").upper(),
         path,
         route=route,
@@ -208,8 +219,8 @@ def parse_v2(payload: Mapping[str, Any]) -> HttpRequest:
             opt_obj(context, "authorizer", "requestContext"), "requestContext.authorizer"
         ),
         version="2.0",
-        **_envelope(payload, context, "timeEpoch"),
     )
+    return _with_envelope(request, context, "timeEpoch")
 
 
 # -- rendering ------------------------------------------------------------------------

@@ -92,7 +92,8 @@ def _optional_object(record: Mapping[str, Any], key: str, path: str) -> Mapping[
     value = record.get(key)
     if value is None:
         return None
-    return json_copy(as_object(value, join(path, key)), join(path, key))  # type: ignore[no-any-return]
+    copied: Mapping[str, Any] = json_copy(as_object(value, join(path, key)), join(path, key))
+    return copied
 
 
 def parse_record(

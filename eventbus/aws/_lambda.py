@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from .._events import Event
 from .._exceptions import SerializationError
@@ -270,7 +270,7 @@ def to_lambda_event(
             return _render(items[0], "events[0]", options)
         return {
             "Records": [
-                _cloudtrail.render_record(event, f"events[{i}]")  # type: ignore[arg-type]
+                _cloudtrail.render_record(cast("ApiCall", event), f"events[{i}]")
                 for i, event in enumerate(items)
             ]
         }

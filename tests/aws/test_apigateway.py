@@ -132,3 +132,16 @@ async def test_lambda_handler_gets_the_proxy_payload_and_returns_its_response() 
     }
     assert seen[0]["httpMethod"] == "POST"
     assert seen[0]["path"] == "/orders/o-1"
+
+
+def test_requests_without_a_request_id_get_ids_from_their_content() -> None:
+    """Without requestId, equal requests read with equal ids and different ones with different ids."""
+    payload = generate_event("apigateway", "http-api-proxy")
+    del payload["requestContext"]["requestId"]
+    other = {**payload, "rawPath": "/orders/o-2"}
+    other["requestContext"] = {
+        **payload["requestContext"],
+        "http": {**payload["requestContext"]["http"], "path": "/orders/o-2"},
+    }
+    assert _one(payload).id == _one(payload).id
+    assert _one(payload).id != _one(other).id
