@@ -20,6 +20,8 @@ reports the median rate over the rounds:
   subscription in the same process handling them (end to end).
 * ``eventbus, 256 in flight``: 256 tasks publishing concurrently, the
   subscription in the same process (end to end).
+* ``eventbus, publish_many``: one ``bus.publish_many(events)`` call (256 in
+  flight), the subscription in the same process (end to end).
 * ``eventbus, 3 worker processes``: 256 tasks publishing, three
   ``python -m eventbus worker`` processes sharing the subscription; ends
   when the broker reports nothing pending for it.
@@ -234,6 +236,28 @@ async def faststream_redis(count: int, window: int) -> float:
 # -- eventbus -----------------------------------------------------------------------------
 
 
+async def eventbus_batch(
+    make: Callable[[str], Any], cleanup: Callable[[str], Awaitable[None]], count: int
+) -> float:
+    stream = f"BENCH_EB_{uuid.uuid4().hex[:8]}"
+    done = Done(count)
+
+    async def handle(event: BenchEvent) -> None:
+        done.hit()
+
+    try:
+        async with Bus(transport=make(stream)) as bus:
+            bus.subscribe(BenchEvent, handle, name="bench", concurrency=16)
+            events = [BenchEvent(n) for n in range(count)]
+            start = time.perf_counter()
+            await bus.publish_many(events)
+            await done.wait()
+            elapsed = time.perf_counter() - start
+    finally:
+        await cleanup(stream)
+    return count / elapsed
+
+
 async def eventbus_local(
     make: Callable[[str], Any], cleanup: Callable[[str], Awaitable[None]], count: int, window: int
 ) -> float:
@@ -349,6 +373,7 @@ def rows(kind: str) -> list[tuple[str, Callable[[int], Awaitable[float]]]]:
         (f"raw client, {WINDOW} in flight (publish only)", lambda n: raw(n, WINDOW)),
         ("eventbus, 1 publisher", lambda n: eventbus_local(make, cleanup, n, 1)),
         (f"eventbus, {WINDOW} in flight", lambda n: eventbus_local(make, cleanup, n, WINDOW)),
+        ("eventbus, publish_many", lambda n: eventbus_batch(make, cleanup, n)),
         (
             f"eventbus, {WINDOW} in flight, {WORKERS} worker processes",
             lambda n: eventbus_workers(kind, make, cleanup, n, WINDOW),

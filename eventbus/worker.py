@@ -45,6 +45,7 @@ from typing import Any, Final
 
 import anyio
 import anyio.abc
+import attrs
 
 from ._bus import Bus
 from ._exceptions import EventBusError
@@ -152,17 +153,11 @@ def _select(bus: Bus, names: Sequence[str] | None, concurrency: int | None) -> l
 
 
 def _transport_status(bus: Bus) -> dict[str, Any] | None:
-    status = getattr(bus.transport, "status", None)
-    if not callable(status):
-        return None
     try:
-        snapshot = status()
+        status = bus.transport_status()
     except Exception:  # a health probe must answer even if the transport cannot tell
         return None
-    fields = getattr(snapshot, "__attrs_attrs__", None)
-    if fields is None:
-        return None
-    return {field.name: getattr(snapshot, field.name) for field in fields}
+    return None if status is None else attrs.asdict(status)
 
 
 def _health_document(bus: Bus, state: str) -> dict[str, Any]:
