@@ -158,3 +158,14 @@ async def test_a_reopened_store_republishes_unsettled_events_once(tmp_path: Path
         await ObjectStore(bus, "b", root=root).open()
         await bus.drain()
     assert seen == ["a", "b"]
+
+
+async def test_async_with_opens_and_tidies_the_journal(tmp_path: Path) -> None:
+    """``async with store:`` publishes leftovers on entry and forgets settled events on exit."""
+    root = tmp_path / "root"
+    async with Bus() as bus:
+        bus.subscribe(ObjectCreated, lambda event: None)
+        async with ObjectStore(bus, "b", root=root) as store:
+            await store.put("a", b"1")
+            await bus.drain()
+        assert journal(root) == []

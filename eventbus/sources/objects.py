@@ -15,6 +15,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from types import TracebackType
 from typing import IO, final
 
 import anyio
@@ -391,6 +392,27 @@ class ObjectStore:
         if self._pending:
             ensure_running(self._bus, "ObjectStore.open")
         await self._deliver()
+
+    async def __aenter__(self) -> ObjectStore:
+        """``async with store:`` opens it (:meth:`open`).
+
+        .. versionadded:: 0.2
+        """
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Forget the journal entries of events that have settled; keep the others."""
+        async with self._lock:
+            if self._settled and self._index is not None:
+                forget, self._settled = self._settled, []
+                with anyio.CancelScope(shield=True):
+                    await run_sync(self._limiter, lambda: self._backend.forget(forget))
 
     async def _write(
         self,
