@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..sources.schedules import ScheduledEvent
+from .._events import ScheduledEvent
 from ._common import (
     DEFAULT_ACCOUNT,
     DEFAULT_REGION,

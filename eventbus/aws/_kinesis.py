@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..sources.logs import LogRecord
+from .._events import LogRecord
 from ._common import (
     Arn,
     RenderOptions,

@@ -5,12 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
-from .._events import Event
+from .._events import Event, LogRecord, ScheduledEvent
 from .._exceptions import SerializationError
 from ..http._request import HttpRequest
-from ..sources.logs import LogRecord
 from ..sources.objects import ObjectCreated, ObjectRemoved
-from ..sources.schedules import ScheduledEvent
 from ..sources.tables import TableChange
 from ..sources.topics import TopicMessage
 from . import (

@@ -15,11 +15,9 @@ from typing import Any
 
 import attrs
 
-from .._events import Event
+from .._events import Event, LogRecord, ScheduledEvent
 from ..http._request import HttpRequest
-from ..sources.logs import LogRecord
 from ..sources.objects import ObjectCreated, ObjectRemoved
-from ..sources.schedules import ScheduledEvent
 from ..sources.tables import TableChange
 from ..sources.topics import TopicMessage
 from ._cognito_events import TRIGGER_CLASSES, CognitoSync, DatasetRecord
