@@ -10,9 +10,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from eventbus import CostEstimate, Event, LambdaPricing, Metering, MeteringError, Usage, UsageReport
+from eventbus import (
+    Bus,
+    Context,
+    CostEstimate,
+    Event,
+    ExponentialBackoff,
+    LambdaPricing,
+    Metering,
+    MeteringError,
+    Usage,
+    UsageReport,
+)
 from eventbus._hooks import Delivery
 from eventbus._metering import check_memory_mb
+from eventbus.testing import FakeClock
 
 
 @attrs.frozen
@@ -219,3 +231,81 @@ def test_bill_lists_subscriptions_and_the_estimate() -> None:
     assert "resize" in text
     assert "total" in text
     assert "= $0.00" in text
+
+
+# -- on a bus ------------------------------------------------------------------------------
+
+
+async def test_a_quarter_second_at_512_mb_bills_300_ms_per_attempt() -> None:
+    """0.25 s of virtual time, 512 MB, granularity 100: 300 ms billed per attempt, retries too."""
+    clock = FakeClock()
+    retry = ExponentialBackoff(max_attempts=2, initial=1.0, jitter=False)
+    calls = 0
+
+    async def resize(event: Job, ctx: Context) -> None:
+        nonlocal calls
+        calls += 1
+        await ctx.clock.sleep_until(ctx.clock.now() + 0.25)
+        if calls == 1:
+            raise RuntimeError("first attempt fails")
+
+    async with Bus(clock=clock, retry=retry, metering=Metering(granularity_ms=100)) as bus:
+        bus.subscribe(Job, resize, name="resize", memory_mb=512)
+        await bus.publish(Job())
+        await clock.advance(0.25)  # the first attempt
+        await clock.advance(1.0)  # the retry delay
+        await clock.advance(0.25)  # the second attempt
+        await bus.drain()
+        report = bus.usage()
+    assert report["resize"] == Usage(
+        requests=2, duration_ms=500.0, billed_duration_ms=600, memory_mb=512, gb_seconds=0.3
+    )
+    assert report[resize] == report["resize"]
+    assert report.total.requests == 2
+
+
+async def test_every_subscription_is_listed_even_before_its_first_attempt() -> None:
+    """usage() lists each subscription with its memory size, at zero before any attempt."""
+
+    async def idle(event: Job) -> None:
+        pass
+
+    async with Bus(metering=Metering()) as bus:
+        bus.subscribe(Job, idle, name="idle", memory_mb=1024)
+        assert bus.usage()["idle"] == Usage(memory_mb=1024)
+
+
+async def test_invoke_is_metered() -> None:
+    """A bus.invoke call is a billed request too."""
+
+    async def echo(event: Job) -> int:
+        return event.n
+
+    async with Bus(metering=Metering()) as bus:
+        bus.subscribe(Job, echo, name="echo")
+        await bus.invoke("echo", Job(n=1))
+        assert bus.usage()["echo"].requests == 1
+
+
+def test_subscribe_refuses_a_memory_size_outside_lambdas_range() -> None:
+    """subscribe(memory_mb=64) raises MeteringError naming the range."""
+
+    async def handle(event: Job) -> None:
+        pass
+
+    with pytest.raises(MeteringError, match=r"subscribe\(memory_mb=...\).*128 and 10240"):
+        Bus().subscribe(Job, handle, memory_mb=64)
+
+
+def test_usage_without_metering_says_how_to_meter() -> None:
+    """bus.usage() on a bus without metering= raises MeteringError with the fix."""
+    with pytest.raises(MeteringError, match=r"Bus\(metering=Metering"):
+        Bus().usage()
+
+
+def test_metering_is_installed_as_a_hook() -> None:
+    """Bus(metering=m) lists m among its hooks and as bus.metering."""
+    m = Metering()
+    bus = Bus(metering=m)
+    assert bus.hooks == (m,)
+    assert bus.metering is m
