@@ -23,7 +23,15 @@ from __future__ import annotations
 import contextvars
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterator, MutableMapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Hashable,
+    Iterator,
+    MutableMapping,
+)
 from datetime import timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, final
@@ -504,4 +512,42 @@ class StateRunner:
                 f"subscription {self.name!r}: its store {type(store).__name__} cannot list "
                 "keys (it has no keys() method; see the StateKeys Protocol)"
             )
-        return store.keys(self.name)
+        return _Keys(self.name, store)
+
+
+@final
+class _Keys(AsyncIterator[str]):
+    """``bus.state_keys(name)``: ``async for key in ...``.
+
+    Also ``await bus.state_keys(name)`` (a list), and, for stores that can
+    list keys without waiting (``MemoryState``, ``SqliteState``), plain
+    ``for``/``list()``.
+    """
+
+    __slots__ = ("_it", "_name", "_store")
+
+    def __init__(self, name: str, store: StateKeys) -> None:
+        self._name = name
+        self._store = store
+        self._it: AsyncIterator[str] | None = None
+
+    async def __anext__(self) -> str:
+        if self._it is None:
+            self._it = self._store.keys(self._name)
+        return await self._it.__anext__()
+
+    def __await__(self) -> Generator[Any, None, list[str]]:
+        return self._collect().__await__()
+
+    async def _collect(self) -> list[str]:
+        return [key async for key in self._store.keys(self._name)]
+
+    def __iter__(self) -> Iterator[str]:
+        sync_keys = getattr(self._store, "sync_keys", None)
+        if sync_keys is None:
+            raise StateError(
+                f"subscription {self._name!r}: its store {type(self._store).__name__} lists keys "
+                "asynchronously only; use 'async for key in bus.state_keys(name)'"
+            )
+        keys: list[str] = sync_keys(self._name)
+        return iter(keys)

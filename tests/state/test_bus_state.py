@@ -312,3 +312,13 @@ async def test_concurrent_keys_are_serialised_per_key() -> None:
         assert {k: dict(await bus.state_of("t", k))["n"] for k in order} == {
             f"k{i}": 40 for i in range(10)
         }
+
+
+async def test_state_keys_can_be_awaited_or_iterated_directly() -> None:
+    """``await bus.state_keys(name)`` gives a list; local stores also iterate without await."""
+    async with Bus() as bus:
+        subscribe_counter(bus, MemoryState())
+        await bus.publish(Add("a", 1))
+        await bus.drain()
+        assert await bus.state_keys("counter") == ["a"]  # type: ignore[misc]
+        assert list(bus.state_keys("counter")) == ["a"]  # type: ignore[call-overload]
