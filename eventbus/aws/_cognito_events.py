@@ -34,6 +34,20 @@ __all__ = [
 ]
 
 
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _session(value: object) -> list[Mapping[str, Any]]:
+    if not isinstance(value, list):
+        return []
+    return [item for item in value if isinstance(item, Mapping)]
+
+
 @attrs.frozen
 class DatasetRecord:
     """One changed record of a Cognito Sync dataset.
@@ -116,14 +130,12 @@ class UserPoolTrigger(Event, type_name="eventbus.aws.UserPoolTrigger"):
     @property
     def user_attributes(self) -> Mapping[str, Any]:
         """The user's attributes (``request.userAttributes``), or an empty mapping."""
-        value = self.request.get("userAttributes")
-        return value if isinstance(value, Mapping) else {}
+        return _mapping(self.request.get("userAttributes"))
 
     @property
     def client_metadata(self) -> Mapping[str, Any]:
         """The ``request.clientMetadata`` the app passed, or an empty mapping."""
-        value = self.request.get("clientMetadata")
-        return value if isinstance(value, Mapping) else {}
+        return _mapping(self.request.get("clientMetadata"))
 
     def with_response(self, response: Mapping[str, Any]) -> Self:
         """This trigger with *response* as its response (Cognito's keys, e.g. ``autoConfirmUser``).
@@ -139,6 +151,11 @@ class CognitoPreSignUp(UserPoolTrigger, type_name="eventbus.aws.CognitoPreSignUp
 
     .. versionadded:: 0.2
     """
+
+    @property
+    def validation_data(self) -> Mapping[str, Any]:
+        """The ``request.validationData`` the app sent with the sign-up, or an empty mapping."""
+        return _mapping(self.request.get("validationData"))
 
 
 @attrs.frozen
@@ -176,6 +193,11 @@ class CognitoPreTokenGeneration(
     .. versionadded:: 0.2
     """
 
+    @property
+    def group_configuration(self) -> Mapping[str, Any]:
+        """The user's groups and IAM roles (``request.groupConfiguration``)."""
+        return _mapping(self.request.get("groupConfiguration"))
+
 
 @attrs.frozen
 class CognitoCustomMessage(UserPoolTrigger, type_name="eventbus.aws.CognitoCustomMessage"):
@@ -183,6 +205,11 @@ class CognitoCustomMessage(UserPoolTrigger, type_name="eventbus.aws.CognitoCusto
 
     .. versionadded:: 0.2
     """
+
+    @property
+    def code_parameter(self) -> str | None:
+        """The placeholder for the code in the message (``request.codeParameter``)."""
+        return _text(self.request.get("codeParameter"))
 
 
 @attrs.frozen
@@ -194,6 +221,16 @@ class CognitoDefineAuthChallenge(
     .. versionadded:: 0.2
     """
 
+    @property
+    def session(self) -> list[Mapping[str, Any]]:
+        """The challenges answered so far (``request.session``)."""
+        return _session(self.request.get("session"))
+
+    @property
+    def user_not_found(self) -> bool:
+        """Whether Cognito did not find the user (``request.userNotFound``)."""
+        return self.request.get("userNotFound") is True
+
 
 @attrs.frozen
 class CognitoCreateAuthChallenge(
@@ -203,6 +240,16 @@ class CognitoCreateAuthChallenge(
 
     .. versionadded:: 0.2
     """
+
+    @property
+    def challenge_name(self) -> str | None:
+        """The challenge to create (``request.challengeName``)."""
+        return _text(self.request.get("challengeName"))
+
+    @property
+    def session(self) -> list[Mapping[str, Any]]:
+        """The challenges answered so far (``request.session``)."""
+        return _session(self.request.get("session"))
 
 
 @attrs.frozen
@@ -214,6 +261,16 @@ class CognitoVerifyAuthChallengeResponse(
     .. versionadded:: 0.2
     """
 
+    @property
+    def challenge_answer(self) -> Any:
+        """The user's answer (``request.challengeAnswer``)."""
+        return self.request.get("challengeAnswer")
+
+    @property
+    def private_challenge_parameters(self) -> Mapping[str, Any]:
+        """What CreateAuthChallenge kept to check the answer (``request.privateChallengeParameters``)."""
+        return _mapping(self.request.get("privateChallengeParameters"))
+
 
 @attrs.frozen
 class CognitoUserMigration(UserPoolTrigger, type_name="eventbus.aws.CognitoUserMigration"):
@@ -221,6 +278,11 @@ class CognitoUserMigration(UserPoolTrigger, type_name="eventbus.aws.CognitoUserM
 
     .. versionadded:: 0.2
     """
+
+    @property
+    def password(self) -> str | None:
+        """The password the user signed in with (``request.password``; absent for ForgotPassword)."""
+        return _text(self.request.get("password"))
 
 
 @attrs.frozen

@@ -128,3 +128,39 @@ def test_invoke_renders_an_eventbus_handlers_response(
     printed = json.loads(out)
     assert printed["response"]["autoConfirmUser"] is True
     assert printed["userPoolId"] == "us-east-1_EXAMPLE123"
+
+
+def test_trigger_specific_request_readers() -> None:
+    """Each trigger class reads the parts of its request by name."""
+    from eventbus.aws import (
+        CognitoCreateAuthChallenge,
+        CognitoUserMigration,
+        CognitoVerifyAuthChallengeResponse,
+    )
+
+    def read(kind: str) -> Any:
+        (event,) = from_lambda_event(generate_event("cognito-user-pool", kind))
+        return event
+
+    define = read("define-auth-challenge")
+    assert isinstance(define, CognitoDefineAuthChallenge)
+    assert [step["challengeName"] for step in define.session] == ["SRP_A", "PASSWORD_VERIFIER"]
+    assert define.user_not_found is False
+    create = read("create-auth-challenge")
+    assert isinstance(create, CognitoCreateAuthChallenge)
+    assert create.challenge_name == "CUSTOM_CHALLENGE"
+    verify = read("verify-auth-challenge-response")
+    assert isinstance(verify, CognitoVerifyAuthChallengeResponse)
+    assert verify.challenge_answer == verify.private_challenge_parameters["answer"] == "42"
+    migration = read("user-migration")
+    assert isinstance(migration, CognitoUserMigration)
+    assert migration.password == "correct horse battery staple"
+    message = read("custom-message")
+    assert isinstance(message, CognitoCustomMessage)
+    assert message.code_parameter == "{####}"
+    token = read("pre-token-generation")
+    assert isinstance(token, CognitoPreTokenGeneration)
+    assert token.group_configuration["groupsToOverride"] == ["readers"]
+    signup = read("pre-signup")
+    assert isinstance(signup, CognitoPreSignUp)
+    assert signup.validation_data == {}
