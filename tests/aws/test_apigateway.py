@@ -145,3 +145,28 @@ def test_requests_without_a_request_id_get_ids_from_their_content() -> None:
     }
     assert _one(payload).id == _one(payload).id
     assert _one(payload).id != _one(other).id
+
+
+@pytest.mark.parametrize("version", ["http", "2.0", "1.0"])
+def test_locally_built_requests_render_what_powertools_accepts(version: str) -> None:
+    """A request built locally (as the gateway does) renders a payload Powertools accepts."""
+    from ._payloads import powertools_model, validates
+
+    request = HttpRequest(
+        "POST",
+        "/a b/c",
+        query={"x": ("1", "2")},
+        headers={"Content-Type": "text/plain"},
+        cookies=("a=1", "b=2"),
+        body=b"\xff\x00",
+        version=version,
+    )
+    payload = to_lambda_event([request])
+    assert validates(powertools_model(from_lambda_event(payload)[0]), payload)
+    back = _one(payload)
+    assert (back.method, back.path, back.query, back.body) == (
+        "POST",
+        "/a b/c",
+        {"x": ("1", "2")},
+        b"\xff\x00",
+    )
