@@ -12,6 +12,8 @@ from pathlib import Path
 
 import anyio
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eventbus import Bus, Context, ExponentialBackoff, MemoryState, SqliteState, StateStore
 from eventbus.testing import FakeClock
@@ -139,3 +141,56 @@ async def _redeliver(path: Path, n: int) -> None:
             await bus.drain()
             result = {key: dict(await bus.state_of("counter", key)) for key in fold(adds)}
     assert result == {key: {"n": total} for key, total in fold(adds).items()}
+
+
+_plans = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", "c"]),  # key
+        st.integers(1, 9),  # amount
+        st.integers(0, 2),  # failed attempts before one succeeds
+        st.integers(1, 3),  # deliveries of the same event
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(plan=_plans)
+def test_any_mix_of_failures_and_duplicates_folds_exactly(
+    plan: list[tuple[str, int, int, int]],
+) -> None:
+    """Whatever fails and however often an event is delivered, each key is the fold of its events."""
+    anyio.run(_fold_plan, plan)
+
+
+async def _fold_plan(plan: list[tuple[str, int, int, int]]) -> None:
+    adds = [Add(key, amount, id=f"p{i}") for i, (key, amount, _, _) in enumerate(plan)]
+    failures = {add.id: fails for add, (_, _, fails, _) in zip(adds, plan, strict=True)}
+    clock = FakeClock()
+
+    async def flaky(event: Add, ctx: Context) -> None:
+        ctx.state["n"] = ctx.state.get("n", 0) + event.amount
+        if ctx.attempt <= failures[event.id]:
+            raise RuntimeError("fails after writing")
+
+    async with Bus(clock=clock) as bus:
+        bus.subscribe(
+            Add,
+            flaky,
+            name="counter",
+            ordered_by="key",
+            state=MemoryState(),
+            concurrency=4,
+            retry=ExponentialBackoff(max_attempts=5, initial=1, jitter=False, max_event_age=None),
+        )
+        for add, (_, _, _, copies) in zip(adds, plan, strict=True):
+            for _ in range(copies):
+                await bus.publish(add)
+        while bus.outstanding:
+            await clock.advance(1)
+        result = {
+            key: (await bus.state_of("counter", key))["n"]
+            async for key in bus.state_keys("counter")
+        }
+        assert bus.metrics()["counter"].dead_lettered == 0
+    assert result == fold(adds)
