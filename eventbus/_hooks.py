@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeAlias, final
-
-import attrs
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, Protocol, TypeAlias, final
 
 from ._events import Event
 from ._exceptions import HandlerTimeout
@@ -43,10 +41,8 @@ _METHODS: Final = (
 )
 
 
-@final
-@attrs.frozen
-class Delivery:
-    """One delivery attempt, as hooks see it.
+class Delivery(NamedTuple):
+    """One delivery attempt, as hooks see it (an immutable named tuple: cheap to make).
 
     Attributes:
         subscription: the subscription's name (Lambda's function name).
@@ -168,7 +164,7 @@ class HookSet:
     ``if bus._hooks is not None`` and pay nothing else when there are none.
     """
 
-    __slots__ = ("_dead_letter", "_publish", "_retry", "attempts", "hooks")
+    __slots__ = ("_dead_letter", "_ends", "_publish", "_retry", "attempts", "hooks")
 
     def __init__(self, hooks: Iterable[Hook]) -> None:
         self.hooks: tuple[Hook, ...] = tuple(hooks)
@@ -188,6 +184,10 @@ class HookSet:
                 dead.append(m)
         self._publish = tuple(publish)
         self.attempts = tuple(attempts)
+        # (index of the token, end method), innermost first
+        self._ends = tuple(
+            (i, end) for i, (_, end) in reversed(list(enumerate(attempts))) if end is not None
+        )
         self._retry = tuple(retry)
         self._dead_letter = tuple(dead)
 
@@ -239,11 +239,9 @@ class HookSet:
         error: BaseException | None,
     ) -> None:
         """Run the ``on_delivery_end`` hooks, innermost (last started) first."""
-        for (_, end), token in zip(reversed(self.attempts), reversed(tokens), strict=True):
-            if end is None:
-                continue
+        for i, end in self._ends:
             try:
-                end(delivery, token, outcome, duration, error)
+                end(delivery, tokens[i], outcome, duration, error)
             except Exception:
                 logger.exception(
                     "hook %r failed in on_delivery_end (subscription %r, event %s)",
