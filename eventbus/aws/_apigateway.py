@@ -243,6 +243,15 @@ def _domain(event: HttpRequest, options: RenderOptions) -> tuple[str, str]:
     return f"{api_id}.execute-api.{options.region}.amazonaws.com", api_id
 
 
+def _source_ip(event: HttpRequest) -> str:
+    # A request read from a payload without a source IP (an ALB request)
+    # renders none, so that it reads back the same; one built locally gets
+    # the loopback address, which the strict models of handlers accept.
+    if event.source_ip:
+        return event.source_ip
+    return "127.0.0.1" if event.version == "http" else ""
+
+
 def _request_id(event: HttpRequest) -> str:
     # A request from the eventbus gateway is known by its event id.
     return event.request_id or (event.id if event.version == "http" else "")
@@ -287,7 +296,7 @@ def _render_v1(event: HttpRequest, options: RenderOptions) -> dict[str, Any]:
             "cognitoIdentityId": None,
             "cognitoIdentityPoolId": None,
             "principalOrgId": None,
-            "sourceIp": event.source_ip or "",
+            "sourceIp": _source_ip(event),
             "user": None,
             "userAgent": _first(event, "user-agent", ""),
             "userArn": None,
@@ -353,7 +362,7 @@ def _render_v2(event: HttpRequest, options: RenderOptions) -> dict[str, Any]:
             "method": event.method,
             "path": event.path,
             "protocol": "HTTP/1.1",
-            "sourceIp": event.source_ip or "",
+            "sourceIp": _source_ip(event),
             "userAgent": _first(event, "user-agent", ""),
         },
         "requestId": _request_id(event),

@@ -159,6 +159,7 @@ def test_locally_built_requests_render_what_powertools_accepts(version: str) -> 
         headers={"Content-Type": "text/plain"},
         cookies=("a=1", "b=2"),
         body=b"\xff\x00",
+        source_ip=None if version == "http" else "203.0.113.7",
         version=version,
     )
     payload = to_lambda_event([request])
