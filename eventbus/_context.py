@@ -61,9 +61,19 @@ class Context:
         self.event = event
         self.attempt = attempt
         self.deadline = deadline
-        self._invocation_id = invocation_id  # the slot _logger stays empty until read
+        self._invocation_id = invocation_id
+        self._logger: logging.LoggerAdapter[logging.Logger] | None = None
 
-    _logger: logging.LoggerAdapter[logging.Logger]
+    def _renew(self, event: Event) -> None:
+        """Serve the next first attempt of the same subscription (internal).
+
+        A worker reuses the Context of its previous delivery when nothing
+        else holds it any more (the handler kept no reference): the next
+        delivery is a new invocation, with a new id made when first read.
+        """
+        self.event = event
+        self._invocation_id = None
+        self._logger = None
 
     @property
     def invocation_id(self) -> str:
@@ -91,9 +101,7 @@ class Context:
         Each record gets the attributes ``subscription``, ``invocation_id``,
         ``event_id``, ``event_type`` and ``attempt`` (use them in a formatter).
         """
-        try:
-            return self._logger
-        except AttributeError:
+        if self._logger is None:
             self._logger = logging.LoggerAdapter(
                 _handler_logger,
                 {

@@ -64,6 +64,7 @@ logger = logging.getLogger("eventbus")
 # worker never yields while it has items), few enough that no other task waits
 # long.
 _YIELD_EVERY: Final = 128
+_refcount: Final = sys.getrefcount
 
 
 @final
@@ -399,6 +400,7 @@ class Subscription(SubscriptionBatches, SubscriptionOrdering):
         fast = self._async and self.timeout is None
         gate = self._gate
         streak = 0
+        ctx: Context | None = None
         while True:
             if streak >= _YIELD_EVERY:
                 # Yield *before* taking the next event: an event taken and then
@@ -427,7 +429,13 @@ class Subscription(SubscriptionBatches, SubscriptionOrdering):
                     start = perf_counter()
                     try:
                         if wants_ctx:
-                            result = await handler(item, Context(bus, name, item, 1, None))
+                            # The last delivery's Context is reused when nothing
+                            # but this frame holds it (the handler kept none).
+                            if ctx is None or _refcount(ctx) > 2:
+                                ctx = Context(bus, name, item, 1, None)
+                            else:
+                                ctx._renew(item)
+                            result = await handler(item, ctx)
                         else:
                             result = await handler(item)
                     except BaseException as exc:
