@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bridges.conftest import nats_url as nats_url
 from bridges.conftest import redis_url as redis_url
 
 from eventbus.state import MemoryState, SqliteState, StateStore

@@ -1,7 +1,11 @@
-"""Three worker processes share a subscription over Redis Streams with RedisState; one is SIGKILLed."""
+"""Three worker processes share a subscription over a broker with RedisState; one is SIGKILLed.
+
+The broker is Redis Streams or NATS JetStream; the state is in Redis either way.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -10,6 +14,7 @@ import textwrap
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -23,7 +28,7 @@ except ImportError:  # pragma: no cover - depends on what is installed
         raise
     pytest.skip("redis is not installed: pip install 'eventbus[redis]'", allow_module_level=True)
 
-from eventbus import to_cloudevent
+from eventbus import Bus, to_cloudevent
 
 from ._counter import events, fold
 
@@ -39,16 +44,23 @@ _WORKER = textwrap.dedent(
     from eventbus.bridges.redis import RedisState, RedisStreamsTransport
     from state._counter import Add
 
-    url, stream, prefix = sys.argv[1:4]
+    url, stream, prefix, broker, broker_url = sys.argv[1:6]
+
+
+    def transport():
+        if broker == "nats":
+            from eventbus.bridges.nats import NatsTransport
+
+            return NatsTransport(broker_url, stream=stream, subject_prefix=stream, ack_wait=1.0)
+        return RedisStreamsTransport(url, stream=stream, claim_idle=1.0)
 
     async def count(event: Add, ctx: Context) -> None:
         ctx.state["n"] = ctx.state.get("n", 0) + event.amount
-        await anyio.sleep(0.002)
+        await anyio.sleep(0.01)
 
     async def main() -> None:
         async with RedisState(url, prefix=prefix) as store:
-            transport = RedisStreamsTransport(url, stream=stream, claim_idle=1.0)
-            async with Bus(transport=transport) as bus:
+            async with Bus(transport=transport()) as bus:
                 bus.subscribe(Add, count, name="counter", ordered_by="key", state=store,
                               concurrency=4)
                 await bus.drain()
@@ -82,16 +94,56 @@ async def _poll(
         await anyio.sleep(0.05)
 
 
+async def _publish(broker: str, broker_url: str, stream: str, adds: list[Any]) -> None:
+    if broker == "redis":
+        client = redis.asyncio.Redis.from_url(broker_url)
+        try:
+            for add in adds:
+                await client.xadd(stream, {FIELD: json.dumps(to_cloudevent(add))})
+        finally:
+            await client.aclose()
+        return
+    from eventbus.bridges.nats import NatsTransport
+
+    transport = NatsTransport(broker_url, stream=stream, subject_prefix=stream, ack_wait=1.0)
+    async with Bus(transport=transport) as bus:
+        for add in adds:
+            await bus.publish(add)
+
+
+async def _delete_stream(broker: str, broker_url: str, stream: str) -> None:
+    if broker == "redis":
+        client = redis.asyncio.Redis.from_url(broker_url)
+        try:
+            await client.delete(stream)
+        finally:
+            await client.aclose()
+        return
+    import nats
+    import nats.js.errors
+
+    connection = await nats.connect(broker_url)
+    try:
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await connection.jetstream().delete_stream(stream)
+    finally:
+        await connection.close()
+
+
 @pytest.mark.integration
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
-async def test_three_workers_one_killed_apply_each_event_once(redis_url: str) -> None:
+@pytest.mark.parametrize("broker", ["redis", "nats"])
+async def test_three_workers_one_killed_apply_each_event_once(
+    broker: str, redis_url: str, request: pytest.FixtureRequest
+) -> None:
     """Every key ends at the fold of its events although a worker died mid-run."""
+    broker_url = redis_url if broker == "redis" else request.getfixturevalue("nats_url")
     run = uuid.uuid4().hex
-    stream, prefix = f"eventbus-test:state-workers:{run}", f"eventbus-test:state:{run}"
+    stream, prefix = f"eventbus-test-state-{run}", f"eventbus-test:state:{run}"
     env = {**os.environ, "PYTHONPATH": TESTS_DIR}
     workers = [
         await anyio.open_process(
-            [sys.executable, "-c", _WORKER, redis_url, stream, prefix],
+            [sys.executable, "-c", _WORKER, redis_url, stream, prefix, broker, broker_url],
             env=env,
         )
         for _ in range(3)
@@ -105,11 +157,12 @@ async def test_three_workers_one_killed_apply_each_event_once(redis_url: str) ->
             with anyio.fail_after(30):
                 line = await worker.stdout.receive()
             assert line.startswith(b"ready")
-        for add in adds:
-            await client.xadd(stream, {FIELD: json.dumps(to_cloudevent(add))})
+        await _publish(broker, broker_url, stream, adds)
         with anyio.fail_after(30):  # some work done: the kill lands mid-run
             await _poll(lambda t: sum(t.values()) >= 100, client, prefix, list(expected))
         workers[0].send_signal(signal.SIGKILL)
+        done = await _totals(client, prefix, list(expected))
+        assert sum(done.values()) < sum(expected.values())  # the kill did land mid-run
         with anyio.fail_after(60):  # the survivors take over the dead worker's entries
             await _poll(lambda t: t == expected, client, prefix, list(expected))
     finally:
@@ -118,5 +171,6 @@ async def test_three_workers_one_killed_apply_each_event_once(redis_url: str) ->
                 worker.kill()
             await worker.aclose()
         keys = [k async for k in client.scan_iter(match=f"{prefix}:*")]
-        await client.delete(stream, *keys)
+        await client.delete(*keys)
         await client.aclose()
+        await _delete_stream(broker, broker_url, stream)
