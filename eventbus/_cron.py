@@ -254,6 +254,8 @@ _MAX_DIGITS: Final = 9
 def _int(digits: str) -> int:
     """*digits* as an int; absurdly long digit strings read as a number out of every range."""
     return int(digits) if len(digits) <= _MAX_DIGITS else 10**_MAX_DIGITS
+
+
 _SPECIALS: Final = {
     "?": "only day-of-month and day-of-week accept ?",
     "L": "only day-of-month and day-of-week accept L",
