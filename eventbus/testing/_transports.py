@@ -76,6 +76,12 @@ class TransportFeatures(enum.Flag):
     """Sending the same event (same id) twice stores it once."""
     ORDERED = enum.auto()
     """One consumer of a group receives events in the order they were sent."""
+    ORDERED_ACROSS_PROCESSES = enum.auto()
+    """A subscription with ``ordered_by`` keeps each key's events in publish
+    order even when several processes share it (the transport has
+    ``consume_ordered``: one process of the group consumes at a time).
+
+    .. versionadded:: 0.2"""
 
 
 @final
@@ -418,6 +424,36 @@ async def _backpressure_small_queue(run: _Run) -> None:
     run.once_each(recorder, events, "a subscription with queue_size=1")
 
 
+async def _ordered_across_processes(run: _Run) -> None:
+    """Two processes share an ordered_by subscription: each key is handled in order, by one of them."""
+    namespace = run.namespace()
+    one, two = await run.transport(namespace), await run.transport(namespace)
+    first, second = _Recorder(), _Recorder()
+    name = "check.ordered-shared"
+    async with Bus(transport=one) as bus_one, Bus(transport=two) as bus_two:
+        bus_one.subscribe(_Ping, first, name=name, ordered_by="tag", concurrency=4)
+        bus_two.subscribe(_Ping, second, name=name, ordered_by="tag", concurrency=4)
+        events = [_Ping(i, tag=f"key{i % 4}") for i in range(40)]
+        for event in events:
+            await bus_one.publish(event)
+        await bus_one.drain()
+        await bus_two.drain()
+    both = _Recorder()
+    both.events = first.events + second.events
+    run.once_each(both, events, "the two processes together")
+    for tag in {e.tag for e in events}:
+        by_process = [
+            [e.n for e in recorder.events if isinstance(e, _Ping) and e.tag == tag]
+            for recorder in (first, second)
+        ]
+        run.check(
+            sorted(by_process, key=len)[0] == [],
+            f"the events of key {tag!r} were handled by both processes at once: {by_process}",
+        )
+        handled = max(by_process, key=len)
+        run.check(handled == sorted(handled), f"key {tag!r} was handled out of order: {handled}")
+
+
 async def _ordered_single_consumer(run: _Run) -> None:
     """One consumer with concurrency 1 handles events in the order they were published."""
     transport = await run.transport(run.namespace())
@@ -624,6 +660,11 @@ _CASES: Final[dict[str, tuple[_Case, TransportFeatures, bool]]] = {
     "unsubscribe_stops_consumer": (_unsubscribe_stops_consumer, TransportFeatures.NONE, False),
     "backpressure_small_queue": (_backpressure_small_queue, TransportFeatures.NONE, False),
     "ordered_single_consumer": (_ordered_single_consumer, TransportFeatures.ORDERED, False),
+    "ordered_across_processes": (
+        _ordered_across_processes,
+        TransportFeatures.ORDERED_ACROSS_PROCESSES,
+        False,
+    ),
     "deduplicated_by_event_id": (_deduplicated_by_event_id, TransportFeatures.DEDUPLICATION, False),
     "redelivery_after_crash": (_redelivery_after_crash, TransportFeatures.REDELIVERY, False),
     "undecodable_messages_skipped": (_undecodable_messages_skipped, TransportFeatures.NONE, True),

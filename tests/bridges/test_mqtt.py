@@ -167,9 +167,10 @@ async def test_poison_messages_are_dead_lettered_and_consuming_goes_on(mqtt_url:
 
 
 def test_features_leave_out_what_mqtt_cannot_promise() -> None:
-    """No redelivery to another member of a shared subscription, no deduplication by id."""
+    """No redelivery to another member, no deduplication by id, no key order across processes."""
     assert TransportFeatures.REDELIVERY not in FEATURES
     assert TransportFeatures.DEDUPLICATION not in FEATURES
+    assert TransportFeatures.ORDERED_ACROSS_PROCESSES not in FEATURES
 
 
 # -- names and options ------------------------------------------------------------------------

@@ -35,7 +35,10 @@ from ._poison import poison_scenario
 
 ACK_WAIT = 1.0  # seconds: the redelivery delay of the transports made here
 FEATURES = (
-    TransportFeatures.REDELIVERY | TransportFeatures.DEDUPLICATION | TransportFeatures.ORDERED
+    TransportFeatures.REDELIVERY
+    | TransportFeatures.DEDUPLICATION
+    | TransportFeatures.ORDERED
+    | TransportFeatures.ORDERED_ACROSS_PROCESSES
 )
 
 

@@ -32,7 +32,11 @@ from eventbus.testing import (
 from ._poison import poison_scenario
 
 CLAIM_IDLE = 1.0  # seconds: the redelivery delay of the transports made here
-FEATURES = TransportFeatures.REDELIVERY | TransportFeatures.ORDERED
+FEATURES = (
+    TransportFeatures.REDELIVERY
+    | TransportFeatures.ORDERED
+    | TransportFeatures.ORDERED_ACROSS_PROCESSES
+)
 
 
 @attrs.frozen
