@@ -67,8 +67,9 @@ async def jetstream(url: str) -> AsyncIterator[nats.js.JetStreamContext]:
 
 async def delete_stream(url: str, stream: str) -> None:
     async with jetstream(url) as js:
-        with suppress(nats.js.errors.NotFoundError):
-            await js.delete_stream(stream)
+        for name in (stream, f"KV_{stream}_owners"):  # the events, and ordered-consumer owners
+            with suppress(nats.js.errors.NotFoundError):
+                await js.delete_stream(name)
 
 
 def factory(url: str) -> TransportFactory:

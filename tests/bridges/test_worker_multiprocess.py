@@ -109,8 +109,9 @@ def _nats(url: str, stream: str) -> AbstractAsyncContextManager[Transport]:
             yield NatsTransport(url, stream=stream, subject_prefix=stream.lower(), ack_wait=1.0)
         finally:
             client = await nats.connect(url)
-            with suppress(Exception):  # already gone
-                await client.jetstream().delete_stream(stream)
+            for name in (stream, f"KV_{stream}_owners"):  # the events, and ordered owners
+                with suppress(Exception):  # already gone
+                    await client.jetstream().delete_stream(name)
             await client.close()
 
     return make()
