@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any, Final, NoReturn, final
 
@@ -128,38 +128,67 @@ def _check_number(value: object, path: str) -> None:
             )
 
 
+_Chain = tuple[object, ...] | None  # (parent chain, key): a path, built only for errors
+
+
+def _path(chain: _Chain, base: str) -> str:
+    keys: list[object] = []
+    while chain is not None:
+        parent, key = chain
+        keys.append(key)
+        chain = parent  # type: ignore[assignment]
+    out = base
+    for key in reversed(keys):
+        out = f"{out}[{key}]" if isinstance(key, int) else f"{out}.{key}" if out else str(key)
+    return out
+
+
 def check_json(value: object, path: str = "") -> None:
     """Check that *value* is JSON within :data:`LIMITS`, without recursion.
 
     Objects must have string keys; numbers must be finite and within the
-    digit and exponent limits; nesting must not pass ``max_depth``.
+    digit and exponent limits; nesting must not pass ``max_depth``. Runs in
+    time linear in the size of *value*; paths are built only for errors.
 
     Raises:
         SerializationError: a limit is passed or a value is not JSON; the
             message names the path.
     """
-    stack: list[tuple[object, str, int]] = [(value, path, 0)]
+    scalars = (str, bool, type(None))
+    stack: list[tuple[object, _Chain, int]] = [(value, None, 0)]
     while stack:
-        item, where, depth = stack.pop()
-        if item is None or isinstance(item, str | bool):
-            continue
-        if isinstance(item, int | float | Decimal):
-            _check_number(item, where or "payload")
-            continue
+        item, chain, depth = stack.pop()
         if isinstance(item, Mapping):
-            if depth >= LIMITS.max_depth:
-                too_deep(where)
-            for key, child in item.items():
-                if not isinstance(key, str):
-                    _fail(where or "payload", f"object key {key!r:.40} is not a string")
-                stack.append((child, f"{where}.{key}" if where else key, depth + 1))
+            children: Iterable[tuple[object, object]] = item.items()
+        elif isinstance(item, list | tuple):
+            children = enumerate(item)
+        elif isinstance(item, scalars):
             continue
-        if isinstance(item, list | tuple):
-            if depth >= LIMITS.max_depth:
-                too_deep(where)
-            stack.extend((child, f"{where}[{i}]", depth + 1) for i, child in enumerate(item))
+        elif isinstance(item, int | float | Decimal):
+            _check_number(item, _path(chain, path) or "payload")
             continue
-        _fail(where or "payload", f"{type(item).__name__} is not a JSON value")
+        else:
+            _fail(_path(chain, path) or "payload", f"{type(item).__name__} is not a JSON value")
+        if depth >= LIMITS.max_depth:
+            too_deep(_path(chain, path))
+        is_object = isinstance(item, Mapping)
+        low, high = -_INT_BOUND, _INT_BOUND
+        for key, child in children:
+            if is_object and type(key) is not str and not isinstance(key, str):
+                _fail(_path(chain, path) or "payload", f"object key {key!r:.40} is not a string")
+            kind = type(child)
+            # Fast paths for the common cases; anything else takes the full checks.
+            if kind is str or kind is bool or child is None:
+                continue
+            if kind is int and low < child < high:
+                continue
+            here: _Chain = (chain, key)
+            if isinstance(child, scalars):
+                continue
+            if isinstance(child, int | float | Decimal):
+                _check_number(child, _path(here, path))
+                continue
+            stack.append((child, here, depth + 1))
 
 
 def _no_constant(name: str) -> NoReturn:
