@@ -54,7 +54,7 @@ def test_snapshot_fields() -> None:
     """A snapshot has the contract's counters, gauges and percentiles first, all zero at first."""
     names = [f.name for f in attrs.fields(SubscriptionMetrics)]
     assert names[: len(FIELDS)] == FIELDS
-    assert names[len(FIELDS) :] == ["abandoned_threads", "circuit"]
+    assert names[len(FIELDS) :] == ["abandoned_threads", "circuit", "redriven"]
     empty = SubscriptionMetrics()
     assert all(getattr(empty, name) == 0 for name in FIELDS)
     assert empty.circuit == "closed"
