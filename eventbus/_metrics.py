@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any, final
 
@@ -107,16 +108,12 @@ class Counters:
         self.waiting_retry = 0
         self.abandoned_threads = 0
         self.redriven = 0
-        self._durations: list[float] = []
-        self._next = 0
+        # The latest DURATION_WINDOW durations: appending drops the oldest, in C.
+        self._durations: deque[float] = deque(maxlen=DURATION_WINDOW)
+        self._next = 0  # unused; kept so the slot layout stays as it was
 
     def record_duration(self, seconds: float) -> None:
-        durations = self._durations
-        if len(durations) < DURATION_WINDOW:
-            durations.append(seconds)
-        else:
-            durations[self._next] = seconds
-            self._next = (self._next + 1) % DURATION_WINDOW
+        self._durations.append(seconds)
 
     def snapshot(self, circuit: str = "closed") -> SubscriptionMetrics:
         ordered = sorted(self._durations)

@@ -43,7 +43,7 @@ from ._events import Event
 from ._flow import CircuitBreaker, Gate, RateLimit
 from ._hooks import log_extra
 from ._metering import DEFAULT_MEMORY_MB
-from ._metrics import DURATION_WINDOW, Counters, SubscriptionMetrics
+from ._metrics import Counters, SubscriptionMetrics
 from ._ordering import SubscriptionOrdering
 from ._retry import RetryPolicy
 from ._state import StateStore
@@ -451,11 +451,7 @@ class Subscription(SubscriptionBatches, SubscriptionOrdering):
                         await self._report_success(item, result, 1, start)
                     c.in_flight -= 1
                     c.succeeded += 1
-                    durations = c._durations
-                    if len(durations) < DURATION_WINDOW:
-                        durations.append(perf_counter() - start)
-                    else:
-                        c.record_duration(perf_counter() - start)
+                    c._durations.append(perf_counter() - start)
                     bus._outstanding -= 1
                     if not bus._outstanding and bus._drain_waiter is not None:
                         bus._settle_idle()
