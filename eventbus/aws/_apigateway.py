@@ -86,6 +86,14 @@ def _multi_map(value: object, path: str) -> dict[str, list[str]]:
     return out
 
 
+def _lowered(headers: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    """Headers by lower-case name, values of names differing only in case merged, in linear time."""
+    out: dict[str, list[str]] = {}
+    for name, values in headers.items():
+        out.setdefault(name.lower(), []).extend(values)
+    return out
+
+
 def _body(payload: Mapping[str, Any]) -> bytes:
     raw = payload.get("body")
     if raw is None:
@@ -160,7 +168,7 @@ def parse_v1(payload: Mapping[str, Any]) -> HttpRequest:
         route=opt_str(payload, "resource", "") or None,
         path_parameters=_str_map(payload.get("pathParameters"), "pathParameters"),
         query=query,
-        headers=headers,
+        headers=_lowered(headers),
         cookies=_cookie_pairs(headers),
         body=_body(payload),
         stage=opt_str(context, "stage", "requestContext") or None,
@@ -209,7 +217,7 @@ def parse_v2(payload: Mapping[str, Any]) -> HttpRequest:
         route=route,
         path_parameters=_str_map(payload.get("pathParameters"), "pathParameters"),
         query=query,
-        headers=_str_map(payload.get("headers"), "headers"),
+        headers=_lowered({k: [v] for k, v in _str_map(payload.get("headers"), "headers").items()}),
         cookies=cookies,
         body=_body(payload),
         stage=opt_str(context, "stage", "requestContext") or None,
