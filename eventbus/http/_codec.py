@@ -234,6 +234,8 @@ def proxy_response(value: Mapping[str, Any]) -> ProxyResponse:
         data = body.encode("utf-8", errors="surrogateescape")
     else:
         data = encode_json(body)
+    if status in (204, 304):
+        data = b""  # HTTP forbids a body with these statuses
     if data and not any(name == "content-type" for name, _ in headers):
         headers.append(("content-type", "application/json"))
     return ProxyResponse(status, headers, data)

@@ -396,3 +396,18 @@ async def test_trace_context_rides_into_http_requests(routed_bus: Bus) -> None:
     async with client(app) as c:
         response = await c.get("/t", headers={"traceparent": TRACEPARENT})
     assert response.json() == TRACEPARENT
+
+
+async def test_proxy_no_content_sends_no_body(routed_bus: Bus) -> None:
+    """A 204 proxy response is sent without a body, whatever the handler put in it."""
+
+    async def handler(event: HttpRequest) -> dict[str, Any]:
+        return {"statusCode": 204, "body": "ignored"}
+
+    routed_bus.subscribe(HttpRequest, handler, name="nothing")
+    app = Gateway(routed_bus)
+    app.route("DELETE", "/thing", invoke="nothing")
+    async with client(app) as c:
+        response = await c.delete("/thing")
+    assert response.status_code == 204
+    assert response.content == b""
