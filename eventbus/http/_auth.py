@@ -62,8 +62,9 @@ class Authenticator(Protocol):
 
     Called once per request with the request as an
     :class:`~eventbus.HttpRequest`; return ``None`` to admit it, or return
-    (or raise) a :class:`Denied`. May be a plain function or ``async``. Any
-    other exception it raises answers 500 and is logged.
+    (or raise) a :class:`Denied`. May be a plain function or ``async``. A
+    plain :class:`PermissionError` it raises answers 403; any other
+    exception answers 500 and is logged.
 
     .. versionadded:: 0.2
     """

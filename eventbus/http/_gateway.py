@@ -500,6 +500,8 @@ class Gateway:
                 verdict = await verdict
         except Denied as denied:
             verdict = denied
+        except PermissionError as exc:  # a plain refusal: forbidden
+            verdict = Denied(str(exc) or "forbidden", status=403)
         if verdict is None:
             return
         if not isinstance(verdict, Denied):

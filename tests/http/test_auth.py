@@ -251,3 +251,17 @@ async def test_httpx_client_sends_signed_headers() -> None:
     """sign() returns headers httpx accepts as they are."""
     headers = HmacSignature("k").sign(b"x")
     assert httpx.Headers(headers)["x-eventbus-signature"].startswith("sha256=")
+
+
+async def test_permission_error_from_an_authenticator_is_a_403(routed_bus: Bus) -> None:
+    """A plain PermissionError raised by an authenticator answers 403 with its message."""
+
+    def closed(req: HttpRequest) -> None:
+        raise PermissionError("closed on Sundays")
+
+    app = Gateway(routed_bus, auth=closed)
+    app.route("GET", "/x", invoke="echo")
+    async with client(app) as c:
+        response = await c.get("/x")
+    assert response.status_code == 403
+    assert response.json() == {"errorType": "Forbidden", "errorMessage": "closed on Sundays"}
