@@ -69,7 +69,8 @@ def test_unknown_field_without_a_close_match_lists_the_fields() -> None:
         {"colour": ["red"]},
         (ObjectRemoved,),
         'where.colour: ObjectRemoved has no field "colour"; its fields are bucket, causation_id, '
-        "correlation_id, id, key, reason, sequencer, source, time, version_id",
+        "correlation_id, id, key, reason, sequencer, source, time, traceparent, tracestate, "
+        "version_id",
     )
 
 
