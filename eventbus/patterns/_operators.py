@@ -410,9 +410,11 @@ def _op_anything_but(operand: object, path: str) -> _Alt:
         ((name, value),) = operand.items()
         here = f"{path}.{name}"
         if name == "prefix" or name == "suffix":
-            text = _string_operand(value, here, name, allow_empty=False)
-            inner = _prefix_test(text, False) if name == "prefix" else _suffix_test(text, False)
-            shown = f"{name} {_render(text)}"
+            # A single string or, since 2024, an array of them: {"prefix": ["init", "test"]}.
+            texts = _string_list(value, here, name, allow_empty=False)
+            make = _prefix_test if name == "prefix" else _suffix_test
+            inner = _any_test([make(t, False) for t in texts])
+            shown = f"{name} {_render(texts[0]) if len(texts) == 1 else _render(texts)}"
         elif name == "equals-ignore-case":
             texts = _string_list(value, here, name)
             inner = _ignore_case_test(texts)
@@ -449,9 +451,9 @@ def _op_anything_but(operand: object, path: str) -> _Alt:
     return _Alt("anything-but", test, described, why, fast=fast)
 
 
-def _string_list(value: object, path: str, name: str) -> list[str]:
+def _string_list(value: object, path: str, name: str, *, allow_empty: bool = True) -> list[str]:
     if isinstance(value, str):
-        return [str.__str__(value)]
+        return [_string_operand(value, path, name, allow_empty=allow_empty)]
     if isinstance(value, (list, tuple)) and value:
         texts = []
         for i, item in enumerate(value):
@@ -459,7 +461,7 @@ def _string_list(value: object, path: str, name: str) -> list[str]:
                 raise PatternError(
                     f"{name} takes strings, got {_render(item)}", path=f"{path}[{i}]"
                 )
-            texts.append(str.__str__(item))
+            texts.append(_string_operand(item, f"{path}[{i}]", name, allow_empty=allow_empty))
         return texts
     raise PatternError(f"{name} takes a string or a non-empty array of strings", path=path)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -827,3 +828,43 @@ def test_threads_racing_on_new_document_types_get_right_answers() -> None:
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         assert all(pool.map(work, classes * 2))
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("init-1", False), ("testing", False), ("prod", True), ("", True), (7, True), (None, True)],
+)
+def test_anything_but_prefix_list(value: object, expected: bool) -> None:
+    """``anything-but`` with a list of prefixes excludes strings starting with any of them."""
+    spec = {"state": [{"anything-but": {"prefix": ["init", "test"]}}]}
+    assert Pattern(spec).matches({"state": value}) is expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("a.png", False), ("b.JPG", True), ("c.jpg", False), ("d.gif", True), (3, True)],
+)
+def test_anything_but_suffix_list(value: object, expected: bool) -> None:
+    """``anything-but`` with a list of suffixes excludes strings ending with any of them."""
+    spec = {"file": [{"anything-but": {"suffix": [".png", ".jpg"]}}]}
+    assert Pattern(spec).matches({"file": value}) is expected
+
+
+def test_anything_but_prefix_list_never_matches_a_missing_field() -> None:
+    """Like every ``anything-but``, the list form needs the field to be present."""
+    assert not Pattern({"state": [{"anything-but": {"prefix": ["init"]}}]}).matches({})
+
+
+@pytest.mark.parametrize(
+    ("operand", "message"),
+    [
+        ([], "prefix takes a string or a non-empty array of strings"),
+        ([""], "prefix takes a non-empty string"),
+        (["ok", 1], "prefix takes strings, got 1"),
+        ({"equals-ignore-case": "x"}, "prefix takes a string or a non-empty array"),
+    ],
+)
+def test_anything_but_prefix_list_is_validated(operand: object, message: str) -> None:
+    """Empty lists, empty strings, non-strings and nested operators are refused as AWS refuses them."""
+    with pytest.raises(PatternError, match=re.escape(message)):
+        Pattern({"state": [{"anything-but": {"prefix": operand}}]})
