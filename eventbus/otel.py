@@ -209,9 +209,7 @@ class Instrumentation:
         traceparent = carrier.get("traceparent")
         if traceparent is None or traceparent == getattr(event, "traceparent", None):
             return None
-        return attrs.evolve(
-            event, traceparent=traceparent, tracestate=carrier.get("tracestate")
-        )
+        return attrs.evolve(event, traceparent=traceparent, tracestate=carrier.get("tracestate"))
 
     def on_delivery_start(self, delivery: Delivery) -> tuple[trace.Span, object]:
         """Start the CONSUMER span and make it current for the handler."""
