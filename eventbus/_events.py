@@ -9,6 +9,7 @@ import functools
 import hashlib
 import itertools
 import os
+import threading
 import time as _time
 import types
 from collections.abc import Callable
@@ -33,6 +34,7 @@ _ID_BATCH: Final = 256
 _ID_MASK: Final = int.from_bytes(bytes([0xFF] * 6 + [0x0F, 0xFF, 0x3F] + [0xFF] * 7) * _ID_BATCH)
 _ID_BITS: Final = int.from_bytes(bytes([0] * 6 + [0x40, 0, 0x80] + [0] * 7) * _ID_BATCH)
 _ids: list[str] = []
+_id_lock = threading.Lock()
 _id_key = [os.urandom(32)]
 _id_batches = itertools.count()
 
@@ -225,8 +227,6 @@ Event.__annotations__ = get_type_hints(Event)
 # timestamp and turned into an aware UTC datetime when first read. Both are
 # properties over the slots attrs made; the stored value replaces the
 # placeholder on first read, so later reads return the same id and time.
-# (Two threads reading a new event's id for the very first time at the same
-# instant could see different ids; publish an event before sharing it.)
 
 
 def _lazy_envelope() -> dict[str, Callable[[Any, Any], None]]:
@@ -239,11 +239,19 @@ def _lazy_envelope() -> dict[str, Callable[[Any, Any], None]]:
         setters[field.name] = put
         if field.name == "id":
 
-            def read(self: Event, get: Any = get, put: Any = put, default: Any = None) -> Any:
+            def read(self: Event, get: Any = get, put: Any = put, default: Any = _ids.pop) -> Any:
                 value = get(self)
                 if value is None:
-                    value = _new_id()
-                    put(self, value)
+                    # The first read makes the id, under a lock: two threads
+                    # reading a new event's id at once must see the same one.
+                    with _id_lock:
+                        value = get(self)
+                        if value is None:
+                            try:
+                                value = default()  # the next id of the batch
+                            except IndexError:
+                                value = _new_id()
+                            put(self, value)
                 return value
 
             doc = "Unique id (uuid4 hex), made when first read."

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
-from typing import Any, Final, NamedTuple
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Final, NamedTuple, SupportsIndex
 
 import anyio
 import anyio.from_thread
@@ -74,6 +74,88 @@ class BufferedReceipt(Receipt):
 
 # Receipt(...) runs the namedtuple's Python __new__; the hot path builds it directly.
 _new_receipt: Final = tuple.__new__
+_item: Final[Callable[[tuple[Any, ...], int], Any]] = tuple.__getitem__
+
+
+class _LazyReceipt(Receipt):
+    """The Receipt of the publish fast path: the event's id is read only when asked for.
+
+    An event's id is made when first read (see ``eventbus._events``); most
+    receipts are dropped unread, so this one holds the event and reads its id
+    on demand. It behaves as ``Receipt(event.id, subscriptions)`` in every
+    Python-level use: attributes, indexing, unpacking, equality, hashing,
+    repr and pickling (which makes a plain Receipt).
+    """
+
+    __slots__ = ()
+
+    @property
+    def event_id(self) -> str:
+        event_id: str = _item(self, 0).id
+        return event_id
+
+    def _plain(self) -> tuple[str, tuple[str, ...]]:
+        return (_item(self, 0).id, _item(self, 1))
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._plain())
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._plain()[index]
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._plain()
+
+    def __eq__(self, other: object) -> bool:
+        return self._plain() == other
+
+    def __ne__(self, other: object) -> bool:
+        return self._plain() != other
+
+    def __lt__(self, other: tuple[Any, ...]) -> bool:
+        return self._plain() < other
+
+    def __le__(self, other: tuple[Any, ...]) -> bool:
+        return self._plain() <= other
+
+    def __gt__(self, other: tuple[Any, ...]) -> bool:
+        return self._plain() > other
+
+    def __ge__(self, other: tuple[Any, ...]) -> bool:
+        return self._plain() >= other
+
+    def __hash__(self) -> int:
+        return hash(self._plain())
+
+    def __add__(self, other: tuple[Any, ...]) -> tuple[Any, ...]:
+        return self._plain() + other
+
+    def __mul__(self, count: SupportsIndex) -> tuple[Any, ...]:
+        return self._plain() * count
+
+    __rmul__ = __mul__
+
+    def count(self, value: Any) -> int:
+        return self._plain().count(value)
+
+    def index(self, value: Any, *args: Any) -> int:
+        return self._plain().index(value, *args)
+
+    def __repr__(self) -> str:
+        return repr(Receipt(*self._plain()))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Receipt, self._plain())
+
+    def __getnewargs__(self) -> tuple[str, tuple[str, ...]]:
+        return self._plain()
+
+    @classmethod
+    def _make(cls, iterable: Iterable[Any]) -> Receipt:  # type: ignore[override]
+        return Receipt._make(iterable)
+
+    def _replace(self, **changes: Any) -> Receipt:  # type: ignore[override]
+        return Receipt(*self._plain())._replace(**changes)
 
 
 class Explanation(NamedTuple):
@@ -117,10 +199,19 @@ class BusPublishing(BusLifecycle):
             plan = self._router._plans.get(event.__class__)
             if plan is not None and not plan.filtered:
                 for sub in plan.unfiltered:
-                    if not sub.offer(event):
+                    # Subscription.offer, inlined.
+                    c = sub._counters
+                    if c.queued + sub._reserved >= sub.queue_size or sub._space_waiters:
                         await sub.wait_for_room()
                         sub.enqueue(event)
-                return _new_receipt(Receipt, (event.id, plan.names))
+                        continue
+                    c.accepted += 1
+                    c.queued += 1
+                    self._outstanding += 1
+                    sub._queue.append(event)
+                    if sub._item_waiters:
+                        sub._wake_worker()
+                return _new_receipt(_LazyReceipt, (event, plan.names))
         if not self.accepting:
             raise self._closed_error()
         hooks = self._hooks

@@ -63,7 +63,7 @@ logger = logging.getLogger("eventbus")
 # let a waiting publisher refill many slots per turn (the bare asyncio.Queue
 # worker never yields while it has items), few enough that no other task waits
 # long.
-_YIELD_EVERY: Final = 128
+_YIELD_EVERY: Final = 256
 _refcount: Final = sys.getrefcount
 
 
@@ -399,6 +399,8 @@ class Subscription(SubscriptionBatches, SubscriptionOrdering):
         wants_ctx = self._wants_ctx
         fast = self._async and self.timeout is None
         gate = self._gate
+        space_waiters = self._space_waiters
+        durations = c._durations
         streak = 0
         ctx: Context | None = None
         while True:
@@ -421,7 +423,7 @@ class Subscription(SubscriptionBatches, SubscriptionOrdering):
             if key_fn is None:
                 c.queued -= 1
                 c.in_flight += 1
-                if self._space_waiters:
+                if space_waiters:
                     self._wake_publisher()
                 if fast and type(item) is not _Retry and bus._hooks is None:
                     # The common case, inlined: first attempt of an async
@@ -433,8 +435,10 @@ class Subscription(SubscriptionBatches, SubscriptionOrdering):
                             # but this frame holds it (the handler kept none).
                             if ctx is None or _refcount(ctx) > 2:
                                 ctx = Context(bus, name, item, 1, None)
-                            else:
-                                ctx._renew(item)
+                            else:  # Context._renew, inlined
+                                ctx.event = item
+                                ctx._invocation_id = None
+                                ctx._logger = None
                             result = await handler(item, ctx)
                         else:
                             result = await handler(item)
@@ -451,7 +455,7 @@ class Subscription(SubscriptionBatches, SubscriptionOrdering):
                         await self._report_success(item, result, 1, start)
                     c.in_flight -= 1
                     c.succeeded += 1
-                    c._durations.append(perf_counter() - start)
+                    durations.append(perf_counter() - start)
                     bus._outstanding -= 1
                     if not bus._outstanding and bus._drain_waiter is not None:
                         bus._settle_idle()

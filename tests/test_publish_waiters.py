@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import pickle
 from collections import Counter, OrderedDict
 from typing import Any
 
 import anyio
 import attrs
 
-from eventbus import Bus, Event
+from eventbus import Bus, Event, Receipt
 from eventbus.testing._clock import _wait_all_tasks_blocked as settle
 
 
@@ -111,3 +112,27 @@ async def test_freed_room_goes_to_several_waiting_publishers_at_once() -> None:
             gate.set()
         assert waiters.ops["pop"] == 8
     assert sorted(handled) == list(range(17))
+
+
+async def test_receipt_of_the_fast_path_is_a_plain_receipt_in_use() -> None:
+    """A receipt from publish compares, unpacks, hashes, prints and pickles as Receipt(id, names)."""
+
+    async def handler(item: Item) -> None:
+        pass
+
+    async with Bus() as bus:
+        bus.subscribe(Item, handler, name="a")
+        await bus.publish(Item(0))  # routes the class
+        item = Item(1)
+        receipt = await bus.publish(item)
+    expected = Receipt(item.id, ("a",))
+    assert receipt == expected
+    assert expected == receipt
+    assert hash(receipt) == hash(expected)
+    event_id, names = receipt
+    assert (event_id, names) == (item.id, ("a",))
+    assert (receipt[0], receipt[-1], receipt.event_id) == (item.id, ("a",), item.id)
+    assert repr(receipt) == repr(expected)
+    assert pickle.loads(pickle.dumps(receipt)) == expected
+    assert receipt._replace(subscriptions=()) == Receipt(item.id, ())
+    assert receipt._asdict() == {"event_id": item.id, "subscriptions": ("a",)}
