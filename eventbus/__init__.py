@@ -59,6 +59,7 @@ if _typing.TYPE_CHECKING:
     from ._flow import CircuitState as CircuitState
     from ._flow import RateLimit as RateLimit
     from ._hooks import Delivery as Delivery
+    from ._hooks import DeliveryOutcome as DeliveryOutcome
     from ._hooks import Hook as Hook
     from ._idempotency import IdempotencyInProgress as IdempotencyInProgress
     from ._idempotency import MemoryIdempotencyStore as MemoryIdempotencyStore
@@ -138,6 +139,7 @@ __all__ = (
     "DeadLetterSink",
     "Deliver",
     "Delivery",
+    "DeliveryOutcome",
     "Destination",
     "DuplicateSubscription",
     "ErrorInfo",
@@ -229,6 +231,7 @@ __version__ = "0.1.0.dev0"
 _EXPORTS: dict[str, str] = {
     "CostEstimate": "._metering",
     "Delivery": "._hooks",
+    "DeliveryOutcome": "._hooks",
     "Hook": "._hooks",
     "LambdaPricing": "._metering",
     "Metering": "._metering",

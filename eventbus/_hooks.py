@@ -23,11 +23,11 @@ from ._exceptions import HandlerTimeout
 if TYPE_CHECKING:
     from ._deadletter import DeadLetter
 
-__all__ = ["Delivery", "Hook", "HookSet", "Outcome"]
+__all__ = ["Delivery", "DeliveryOutcome", "Hook", "HookSet"]
 
 logger = logging.getLogger("eventbus")
 
-Outcome: TypeAlias = Literal["success", "error", "timeout", "cancelled"]
+DeliveryOutcome: TypeAlias = Literal["success", "error", "timeout", "cancelled"]
 """How a delivery attempt ended: ``"success"``, ``"error"`` (the handler
 raised), ``"timeout"`` (it ran past the subscription's ``timeout``) or
 ``"cancelled"`` (the bus shut down, or the caller of ``invoke`` was cancelled)."""
@@ -105,7 +105,7 @@ class Hook(Protocol):
         self,
         delivery: Delivery,
         token: Any,
-        outcome: Outcome,
+        outcome: DeliveryOutcome,
         duration: float,
         error: BaseException | None,
     ) -> None:
@@ -134,7 +134,7 @@ class Hook(Protocol):
 _DEFAULTS: Final = {name: getattr(Hook, name) for name in _METHODS}
 
 _Start: TypeAlias = Callable[[Delivery], object]
-_End: TypeAlias = Callable[[Delivery, Any, Outcome, float, "BaseException | None"], None]
+_End: TypeAlias = Callable[[Delivery, Any, DeliveryOutcome, float, "BaseException | None"], None]
 
 
 def _method(hook: object, name: str) -> Callable[..., Any] | None:
@@ -234,7 +234,7 @@ class HookSet:
         self,
         delivery: Delivery,
         tokens: list[object],
-        outcome: Outcome,
+        outcome: DeliveryOutcome,
         duration: float,
         error: BaseException | None,
     ) -> None:
@@ -278,7 +278,7 @@ class HookSet:
                 )
 
 
-def outcome_of(error: BaseException | None, cancelled: type[BaseException]) -> Outcome:
+def outcome_of(error: BaseException | None, cancelled: type[BaseException]) -> DeliveryOutcome:
     """Classify how an attempt ended from the exception it raised (or ``None``)."""
     if error is None:
         return "success"

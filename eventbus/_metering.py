@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 import attrs
 
 from ._exceptions import MeteringError
-from ._hooks import Delivery, Hook, Outcome
+from ._hooks import Delivery, DeliveryOutcome, Hook
 
 if TYPE_CHECKING:
     from ._bus import Bus
@@ -436,7 +436,7 @@ class Metering(Hook):
         self,
         delivery: Delivery,
         token: object,
-        outcome: Outcome,
+        outcome: DeliveryOutcome,
         duration: float,
         error: BaseException | None,
     ) -> None:

@@ -44,7 +44,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from ._bus import Bus
 from ._events import Event
-from ._hooks import Delivery, Outcome
+from ._hooks import Delivery, DeliveryOutcome
 
 if TYPE_CHECKING:
     from ._deadletter import DeadLetter
@@ -244,7 +244,7 @@ class Instrumentation:
         self,
         delivery: Delivery,
         token: Any,
-        outcome: Outcome,
+        outcome: DeliveryOutcome,
         duration: float,
         error: BaseException | None,
     ) -> None:

@@ -14,13 +14,13 @@ from eventbus import (
     Bus,
     Context,
     Delivery,
+    DeliveryOutcome,
     Event,
     ExponentialBackoff,
     Hook,
     NoRetry,
 )
 from eventbus._deadletter import DeadLetter
-from eventbus._hooks import Outcome
 from eventbus.testing import FakeClock
 
 
@@ -52,7 +52,7 @@ class Recorder(Hook):
         self,
         delivery: Delivery,
         token: Any,
-        outcome: Outcome,
+        outcome: DeliveryOutcome,
         duration: float,
         error: BaseException | None,
     ) -> None:
