@@ -86,6 +86,12 @@ def _multi_map(value: object, path: str) -> dict[str, list[str]]:
     return out
 
 
+def _method(text: str, path: str) -> str:
+    if not text.strip():
+        fail(path, "must not be empty")
+    return text.upper()
+
+
 def _lowered(headers: Mapping[str, list[str]]) -> dict[str, list[str]]:
     """Headers by lower-case name, values of names differing only in case merged, in linear time."""
     out: dict[str, list[str]] = {}
@@ -163,7 +169,7 @@ def parse_v1(payload: Mapping[str, Any]) -> HttpRequest:
         query.setdefault(name, [value])
     identity = opt_obj(context, "identity", "requestContext")
     request = HttpRequest(
-        req_str(payload, "httpMethod", "").upper(),
+        _method(req_str(payload, "httpMethod", ""), "httpMethod"),
         opt_str(payload, "path", "") or opt_str(context, "path", "requestContext") or "/",
         route=opt_str(payload, "resource", "") or None,
         path_parameters=_str_map(payload.get("pathParameters"), "pathParameters"),
@@ -190,7 +196,7 @@ def parse_v2(payload: Mapping[str, Any]) -> HttpRequest:
     route: str | None = None
     if route_key != _DEFAULT_ROUTE:
         _, _, route = route_key.partition(" ")
-        route = route or route_key
+        route = route or route_key or None
     raw_query = opt_str(payload, "rawQueryString", "")
     query: dict[str, list[str]] = {}
     if raw_query:
@@ -212,7 +218,7 @@ def parse_v2(payload: Mapping[str, Any]) -> HttpRequest:
         )
     )
     request = HttpRequest(
-        req_str(http, "method", "requestContext.http").upper(),
+        _method(req_str(http, "method", "requestContext.http"), "requestContext.http.method"),
         path,
         route=route,
         path_parameters=_str_map(payload.get("pathParameters"), "pathParameters"),

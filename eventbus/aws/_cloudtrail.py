@@ -107,6 +107,8 @@ def parse_record(
 ) -> ApiCall:
     """Read one CloudTrail record (*fallback_time*: the EventBridge ``time``, if any)."""
     event_source = req_str(record, "eventSource", path)
+    if not event_source:
+        fail(join(path, "eventSource"), "must not be empty")
     event_name = req_str(record, "eventName", path)
     if record.get("eventTime") is None and fallback_time is not None:
         time = parse_iso(fallback_time, "time")
@@ -121,7 +123,8 @@ def parse_record(
     return ApiCall(
         event_source,
         event_name,
-        opt_str(record, "awsRegion", path) or "",
+        # No region reads as the default one, as for EventBridge events.
+        opt_str(record, "awsRegion", path) or DEFAULT_REGION,
         {}
         if identity is None
         else json_copy(as_object(identity, join(path, "userIdentity")), join(path, "userIdentity")),

@@ -104,6 +104,8 @@ def render_sync(event: CognitoSync, path: str) -> dict[str, Any]:
 def parse_user_pool(payload: Mapping[str, Any]) -> UserPoolTrigger:
     """Read a Cognito User Pool trigger into the event class of its ``triggerSource``."""
     trigger = req_str(payload, "triggerSource", "")
+    if not trigger:
+        fail("triggerSource", "must not be empty")
     # A trigger this module has no class for (a newer one, or a sample's
     # placeholder) still reads, as the base class.
     cls = TRIGGER_CLASSES.get(trigger.split("_", 1)[0], UserPoolTrigger)
