@@ -591,6 +591,8 @@ class Bus(BusPublishing, BusBroker, BusRedrive, BusSchedules):
         .. versionadded:: 0.2
         """
         check_hook(hook, "add_hook()")
+        if isinstance(hook, Metering) and self._metering is None:
+            self._metering = hook  # what usage() reads
         self._hooks = HookSet((*self.hooks, hook))
 
     def remove_hook(self, hook: Hook) -> None:

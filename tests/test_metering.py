@@ -309,3 +309,19 @@ def test_metering_is_installed_as_a_hook() -> None:
     bus = Bus(metering=m)
     assert bus.hooks == (m,)
     assert bus.metering is m
+
+
+async def test_a_metering_added_as_a_hook_is_what_usage_reads() -> None:
+    """bus.add_hook(Metering()) on a bus without metering= makes usage() work."""
+
+    async def handle(event: Job) -> None:
+        pass
+
+    m = Metering()
+    async with Bus() as bus:
+        bus.add_hook(m)
+        bus.subscribe(Job, handle, name="h")
+        await bus.publish(Job())
+        await bus.drain()
+        assert bus.metering is m
+        assert bus.usage()["h"].requests == 1
