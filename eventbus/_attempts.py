@@ -29,7 +29,7 @@ from ._deadletter import DeadLetter, ErrorInfo
 from ._destinations import InvocationRecord, deliver_record
 from ._events import Event, _new_id
 from ._exceptions import HandlerTimeout
-from ._hooks import Delivery, outcome_of
+from ._hooks import Delivery, log_extra, outcome_of
 from ._retry import DeadLetterCondition, GiveUp
 
 if TYPE_CHECKING:
@@ -393,6 +393,7 @@ class SubscriptionAttempts:
                 "durable source that holds it will deliver it again",
                 self.name,
                 event.id,
+                extra=log_extra(self.name, event, attempts),
             )
             return
         now = bus.clock.wall()

@@ -13,6 +13,7 @@ import attrs
 
 from ._deadletter import ErrorInfo
 from ._events import Event
+from ._hooks import log_extra
 
 if TYPE_CHECKING:
     from ._bus import Bus
@@ -111,6 +112,7 @@ async def deliver_record(destination: object, record: InvocationRecord) -> None:
             record.outcome,
             record.subscription,
             record.event.id,
+            extra=log_extra(record.subscription, record.event, record.attempts),
         )
 
 

@@ -133,3 +133,28 @@ async def test_hook_failure_records_carry_the_delivery_ids(
         1,
         seen[0],
     ]
+
+
+async def test_destination_failure_records_carry_the_delivery_ids(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A destination that raises is logged with the subscription and event ids."""
+
+    def broken(record: object) -> None:
+        raise RuntimeError("destination down")
+
+    async def handle(event: Upload) -> None:
+        pass
+
+    with caplog.at_level(logging.ERROR, logger="eventbus"):
+        async with Bus() as bus:
+            bus.subscribe(Upload, handle, name="up", on_success=broken)
+            receipt = await bus.publish(Upload())
+            await bus.drain()
+    (record,) = [r for r in caplog.records if "failed to receive" in r.getMessage()]
+    assert [getattr(record, k) for k in IDS[:4]] == [
+        "up",
+        receipt.event_id,
+        "tests.logging.Upload",
+        1,
+    ]
