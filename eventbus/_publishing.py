@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Final, NamedTuple, SupportsIndex
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, SupportsIndex
 
 import anyio
 import anyio.from_thread
@@ -23,6 +23,9 @@ import anyio.from_thread
 from ._events import Event
 from ._exceptions import BusFull, InvocationError, LoopDetected
 from ._lifecycle import BusLifecycle, _State
+
+if TYPE_CHECKING:
+    from ._dispatch import _Plan
 from ._retry import DeadLetterCondition
 from ._subscription import Subscription
 from .patterns import Pattern
@@ -197,8 +200,14 @@ class BusPublishing(BusLifecycle):
         # class already routed, to subscriptions without a where filter.
         if self._state is _RUNNING and self._hooks is None and self.transport is None:
             plan = self._router._plans.get(event.__class__)
-            if plan is not None and not plan.filtered:
-                for sub in plan.unfiltered:
+            if plan is not None:
+                subs: Sequence[Subscription]
+                rejected: list[tuple[Subscription, BaseException]] | None
+                if plan.filtered:
+                    subs, names, rejected = _filter(plan, event)
+                else:
+                    subs, names, rejected = plan.unfiltered, plan.names, None
+                for sub in subs:
                     # Subscription.offer, inlined.
                     c = sub._counters
                     if c.queued + sub._reserved >= sub.queue_size or sub._space_waiters:
@@ -211,7 +220,10 @@ class BusPublishing(BusLifecycle):
                     sub._queue.append(event)
                     if sub._item_waiters:
                         sub._wake_worker()
-                return _new_receipt(_LazyReceipt, (event, plan.names))
+                if rejected:
+                    for sub, exc in rejected:
+                        self._reject(sub, event, exc, "NotRetryable")
+                return _new_receipt(_LazyReceipt, (event, names))
         if not self.accepting:
             raise self._closed_error()
         hooks = self._hooks
@@ -352,18 +364,7 @@ class BusPublishing(BusLifecycle):
         plan = self._router.plan(type(event))
         if not plan.filtered:
             return plan.unfiltered, plan.names, []
-        subs = list(plan.unfiltered)
-        if plan.index is not None:
-            subs.extend(plan.index.match(event))
-        rejected: list[tuple[Subscription, BaseException]] = []
-        for sub in plan.predicates:
-            try:
-                if sub.contains(event):
-                    subs.append(sub)
-            except Exception as exc:
-                rejected.append((sub, exc))
-        names = tuple(s.name for s in subs) + tuple(s.name for s, _ in rejected)
-        return subs, names, rejected
+        return _filter(plan, event)
 
     def _reject(
         self, sub: Subscription, event: Event, exc: BaseException, condition: DeadLetterCondition
@@ -472,6 +473,26 @@ class BusPublishing(BusLifecycle):
             return await sub.invoke(event)
         except Exception as exc:
             raise InvocationError.from_exception(name, exc) from exc
+
+
+def _filter(
+    plan: _Plan, event: Event
+) -> tuple[list[Subscription], tuple[str, ...], list[tuple[Subscription, BaseException]]]:
+    """The subscriptions of *plan* that *event* passes, their names, and the filters that raised."""
+    subs = list(plan.unfiltered)
+    if plan.index is not None:
+        subs.extend(plan.index.match(event))
+    rejected: list[tuple[Subscription, BaseException]] = []
+    for sub in plan.predicates:
+        try:
+            if sub.contains(event):
+                subs.append(sub)
+        except Exception as exc:
+            rejected.append((sub, exc))
+    names = tuple([s.name for s in subs])
+    if rejected:
+        names += tuple([s.name for s, _ in rejected])
+    return subs, names, rejected
 
 
 def not_an_event(value: object, method: str = "publish") -> TypeError:
