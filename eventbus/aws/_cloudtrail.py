@@ -182,7 +182,8 @@ def render_record(event: ApiCall, path: str) -> dict[str, Any]:
         if event.response_elements is None
         else json_copy(dict(event.response_elements), join(path, "response_elements")),
         "requestID": event.request_id,
-        "eventID": event.event_id or event.id,
+        # No eventID read (or set) renders none, so that the record reads back the same.
+        "eventID": event.event_id or None,
         "readOnly": event.read_only,
         "eventType": event.record_type,
         "recipientAccountId": event.recipient_account_id,
