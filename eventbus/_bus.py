@@ -214,6 +214,7 @@ class Bus(BusPublishing, BusBroker, BusRedrive, BusSchedules):
         self._fallback: MemoryDeadLetters | None = None
         self._scheduler = Scheduler(self)
         self._stream_sources: list[StreamSource] = []
+        self._sources: list[object] = []
         if metering is not None and not isinstance(metering, Metering):
             raise TypeError(
                 f"Bus(metering=...) takes a Metering(granularity_ms=...), got {type(metering).__name__}"
@@ -416,6 +417,10 @@ class Bus(BusPublishing, BusBroker, BusRedrive, BusSchedules):
             for source in self._stream_sources:
                 source.attach(sub)
         return sub
+
+    def _add_source(self, source: object) -> None:
+        """Note a source (ObjectStore, Table, Topic) made on this bus, for :meth:`topology`."""
+        self._sources.append(source)
 
     def _add_stream_source(self, source: StreamSource) -> None:
         """Register a partitioned log whose records stream to LogRecord subscriptions."""
@@ -645,7 +650,8 @@ class Bus(BusPublishing, BusBroker, BusRedrive, BusSchedules):
     def topology(self, direction: str = "LR") -> str:
         """A Mermaid ``flowchart`` of this bus: sources, event types, subscriptions, sinks.
 
-        Sources are those the bus knows (schedules, logs); each subscription
+        Sources are those the bus knows (schedules, and the logs, object
+        stores, tables and topics made on it); each subscription
         shows its ``where`` filter, concurrency and ordering, and points at
         its ``on_success``/``on_failure`` destinations and (dashed) its
         dead-letter sink. User strings are escaped.

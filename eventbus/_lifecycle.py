@@ -75,6 +75,7 @@ class BusLifecycle:
         "_router",
         "_scheduler",
         "_shutting_down",
+        "_sources",
         "_state",
         "_stream_sources",
         "_subs",
@@ -103,6 +104,7 @@ class BusLifecycle:
     _router: Router
     _scheduler: Scheduler
     _shutting_down: bool
+    _sources: list[object]  # ObjectStores, Tables, Topics made on this bus (for topology())
     _state: _State
     _stream_sources: list[StreamSource]
     _subs: dict[str, Subscription]

@@ -92,18 +92,38 @@ def _destination(dest: object) -> str:
     return _callable_name(dest)
 
 
-def _sources(bus: Bus) -> list[tuple[str, str, type[Event]]]:
-    """(label, detail, event class emitted) for each source the bus knows."""
-    from ._events import LogRecord, ScheduledEvent
+# What each embedded source emits, by its class name and the attribute naming it
+# (the core may not import the sources, so their event types are looked up by name).
+_SOURCE_KINDS: Final = {
+    "ObjectStore": ("bucket", ("eventbus.ObjectCreated", "eventbus.ObjectRemoved")),
+    "Table": ("name", ("eventbus.TableChange",)),
+    "Topic": ("name", ("eventbus.TopicMessage",)),
+}
 
-    out: list[tuple[str, str, type[Event]]] = []
+
+def _sources(bus: Bus) -> list[tuple[str, str, tuple[type[Event], ...]]]:
+    """(label, detail, event classes emitted) for each source the bus knows."""
+    from ._events import LogRecord, ScheduledEvent, registered_event_types
+
+    out: list[tuple[str, str, tuple[type[Event], ...]]] = []
     for info in bus.schedules():
         emits = _schedule_event_type(bus, info.name) or ScheduledEvent
-        out.append((f"schedule {info.name}", info.expression, emits))
+        out.append((f"schedule {info.name}", info.expression, (emits,)))
     for source in getattr(bus, "_stream_sources", ()):
         name = getattr(source, "name", None)
         if isinstance(name, str):
-            out.append((f"Log {name}", "", LogRecord))
+            out.append((f"Log {name}", "", (LogRecord,)))
+    registry = registered_event_types()
+    for source in getattr(bus, "_sources", ()):
+        kind = type(source).__name__
+        attribute, type_names = _SOURCE_KINDS.get(kind, ("name", ()))
+        try:
+            name = getattr(source, attribute)
+        except Exception:  # made on this bus, but its constructor failed
+            continue
+        classes = tuple(registry[t] for t in type_names if t in registry)
+        if isinstance(name, str) and classes:
+            out.append((f"{kind} {name}", "", classes))
     return out
 
 
@@ -141,7 +161,7 @@ def render(bus: Bus, direction: str = "LR") -> str:
         nodes.append("    %% sources")
     for i, (label, detail, emits) in enumerate(sources, 1):
         nodes.append(f'    src{i}[/"{_label(label, detail)}"/]')
-        edges.append(f"    src{i} --> {type_node(emits)}")
+        edges.extend(f"    src{i} --> {type_node(cls)}" for cls in emits)
     for sub in subs:
         for cls in sub.event_types:
             type_node(cls)

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from eventbus import Bus, Event, MemoryDeadLetters
+from eventbus import Bus, Event, MemoryDeadLetters, ObjectStore, Table, Topic
 from eventbus._topology import escape_label
 
 
@@ -152,3 +152,24 @@ def test_the_command_explains_a_bad_target(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "module:attribute" in result.stderr
+
+
+def test_embedded_sources_point_at_the_events_they_emit() -> None:
+    """An ObjectStore, a Table and a Topic made on the bus appear as sources of their events."""
+    bus = Bus()
+    ObjectStore(bus, "photos")
+    Table(bus, "orders", key="id")
+    Topic(bus, "alerts")
+    text = bus.topology()
+    assert text.splitlines()[:8] == [
+        "flowchart LR",
+        "    %% sources",
+        '    src1[/"ObjectStore photos"/]',
+        '    src2[/"Table orders"/]',
+        '    src3[/"Topic alerts"/]',
+        "    %% event types",
+        '    type1{{"ObjectCreated"}}',
+        '    type2{{"ObjectRemoved"}}',
+    ]
+    assert "    src1 --> type2" in text
+    assert "    src3 --> type4" in text

@@ -181,6 +181,7 @@ class ObjectStore:
         mode: int = PRIVATE_FILE_MODE,
     ) -> None:
         self._bus = check_bus("ObjectStore", bus)
+        self._bus._add_source(self)
         self._bucket = check_name("ObjectStore", "bucket", bucket)
         if not isinstance(versioning, bool):
             raise TypeError(

@@ -173,6 +173,7 @@ class Table:
         mode: int = PRIVATE_FILE_MODE,
     ) -> None:
         self._bus = check_bus("Table", bus)
+        self._bus._add_source(self)
         check_mode("Table", mode)
         check_name("Table", "name", name)
         for label, value in (

@@ -95,6 +95,7 @@ class Topic:
         self, bus: Bus, name: str, fifo: bool = False, *, content_based_dedup: bool = False
     ) -> None:
         self._bus = check_bus("Topic", bus)
+        self._bus._add_source(self)
         self._name = check_name("Topic", "name", name)
         if not isinstance(fifo, bool) or not isinstance(content_based_dedup, bool):
             raise TypeError("Topic(fifo=..., content_based_dedup=...) take True or False")
