@@ -39,7 +39,7 @@ import typing
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 import attrs
 
@@ -361,7 +361,34 @@ def _check_tree(value: Any, where: str, depth: int, *, numbers: bool) -> None:
 
     With *numbers*, also refuse ints past MAX_NUMBER_DIGITS (documents
     built in Python rather than parsed from text). Iterative: never recurses.
+    A quick pass finds whether anything is wrong; only then a second pass
+    keeps the path, for the error message.
     """
+    stack: list[tuple[Any, int]] = [(value, depth)]
+    while stack:
+        node, level = stack.pop()
+        if level > MAX_DEPTH:
+            _explain_tree(value, where, depth, numbers=numbers)
+        kind = type(node)
+        if kind is dict or (kind is not list and isinstance(node, Mapping)):
+            children: Any = node.values()
+        elif kind is list or kind is tuple:
+            children = node
+        else:
+            continue
+        for child in children:
+            kind = type(child)
+            if kind in _LEAVES:
+                continue
+            if kind is int:
+                if numbers and not -_INT_BOUND < child < _INT_BOUND:
+                    _explain_tree(value, where, depth, numbers=numbers)
+                continue
+            stack.append((child, level + 1))
+
+
+def _explain_tree(value: Any, where: str, depth: int, *, numbers: bool) -> NoReturn:
+    """Raise the error :func:`_check_tree` found, naming the path where it is."""
     stack: list[tuple[Any, int, Any]] = [(value, depth, None)]
     while stack:
         node, level, trail = stack.pop()
@@ -389,6 +416,10 @@ def _check_tree(value: Any, where: str, depth: int, *, numbers: bool) -> None:
             if kind is int and not numbers:
                 continue
             stack.append((child, level + 1, (trail, key)))
+    raise SerializationError(  # not reached: the quick pass saw a limit crossed
+        f"{where}: the CloudEvent exceeds MAX_DEPTH ({MAX_DEPTH}) or MAX_NUMBER_DIGITS "
+        f"({MAX_NUMBER_DIGITS:,})"
+    )
 
 
 _LEAVES: Final = frozenset({str, float, bool, type(None)})
