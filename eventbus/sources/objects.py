@@ -266,6 +266,10 @@ class ObjectStore:
 
     async def _commit(self, event: ObjectCreated | ObjectRemoved, sequencer: str) -> None:
         """Journal *event* and forget the settled ones (call with the lock held)."""
+        if self._root is None:  # in memory: the pending events are the journal
+            self._settled.clear()
+            self._pending[sequencer] = event
+            return
         forget, self._settled = self._settled, []
         document = json.dumps(to_cloudevent(event), separators=(",", ":")).encode()
 
