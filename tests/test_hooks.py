@@ -295,3 +295,41 @@ async def test_sync_handlers_are_observed() -> None:
         await bus.publish(Ping())
         await bus.drain()
     assert names(rec) == ["publish", "start", "end"]
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "asyncio",
+        pytest.param(
+            "trio",
+            marks=pytest.mark.skipif(
+                not __import__("importlib").util.find_spec("trio"), reason="trio is not installed"
+            ),
+        ),
+    ],
+)
+def test_hooks_run_on_every_backend(backend: str) -> None:
+    """On asyncio and on trio, a failing then retried delivery is observed the same way."""
+    rec = Recorder()
+    clock = FakeClock()
+
+    async def main() -> None:
+        calls = 0
+
+        async def flaky(event: Ping) -> None:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise RuntimeError("once")
+
+        retry = ExponentialBackoff(max_attempts=2, initial=1.0, jitter=False)
+        async with Bus(clock=clock, hooks=[rec], retry=retry) as bus:
+            bus.subscribe(Ping, flaky, name="flaky")
+            await bus.publish(Ping())
+            await clock.advance(1.0)
+            await bus.drain()
+
+    anyio.run(main, backend=backend)
+    assert names(rec) == ["publish", "start", "end", "retry", "start", "end"]
+    assert [c[3] for c in rec.calls if c[0] == "end"] == ["error", "success"]
