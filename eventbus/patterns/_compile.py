@@ -28,6 +28,11 @@ def _parse_json(text: str) -> object:
             f"the pattern is not valid JSON ({exc}); pass a dict or JSON text of an object",
             path=_ROOT,
         ) from None
+    except RecursionError:
+        raise PatternError(
+            "the pattern text nests arrays and objects too deeply to parse; flatten it",
+            path=_ROOT,
+        ) from None
 
 
 def _plain(spec: object) -> object:
@@ -150,7 +155,7 @@ def _compile_leaf(values: Sequence[object], path: str) -> _Leaf:
             "or remove the field",
             path=path,
         )
-    return _Leaf(tuple(_compile_alt(item, f"{path}[{i}]") for i, item in enumerate(values)))
+    return _Leaf(tuple(_compile_alt(item, f"{path}[{i}]") for i, item in enumerate(values)), path)
 
 
 def _compile_alt(item: object, path: str) -> _Alt:
@@ -168,6 +173,7 @@ def _compile_alt(item: object, path: str) -> _Alt:
         _render(expected),
         _why_exact(expected),
         exact=expected,
+        key=("exact", expected),
     )
 
 

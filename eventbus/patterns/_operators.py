@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from .._exceptions import PatternError
-from ._tree import _Alt, _any_test, _never, _Test
+from ._tree import _affix_test, _Alt, _fold_test, _never, _Test
 from ._values import _canon, _did_you_mean, _is_number, _render
 
 #: The operators, in the order error messages list them.
@@ -87,18 +87,22 @@ def _op_prefix(operand: object, path: str) -> _Alt:
             " (ignoring case)" if ignore_case else ""
         )
 
-    fast = None if ignore_case else ("prefix", text)
-    return _Alt("prefix", test, described, why, fast=fast)
+    if ignore_case:
+        folded = text.casefold()
+        return _Alt(
+            "prefix",
+            test,
+            described,
+            why,
+            fold=("prefix", folded),
+            key=("prefix-ignore-case", folded),
+        )
+    return _Alt("prefix", test, described, why, fast=("prefix", text), key=("prefix", text))
 
 
 def _prefix_test(text: str, ignore_case: bool) -> _Test:
     if ignore_case:
-        folded = text.casefold()
-
-        def test(canon: object) -> bool:
-            return type(canon) is str and canon.casefold().startswith(folded)
-
-        return test
+        return _fold_test(frozenset(), (text.casefold(),), ())
 
     def test_exact(canon: object) -> bool:
         return type(canon) is str and canon.startswith(text)
@@ -108,12 +112,7 @@ def _prefix_test(text: str, ignore_case: bool) -> _Test:
 
 def _suffix_test(text: str, ignore_case: bool) -> _Test:
     if ignore_case:
-        folded = text.casefold()
-
-        def test(canon: object) -> bool:
-            return type(canon) is str and canon.casefold().endswith(folded)
-
-        return test
+        return _fold_test(frozenset(), (), (text.casefold(),))
 
     def test_exact(canon: object) -> bool:
         return type(canon) is str and canon.endswith(text)
@@ -133,17 +132,21 @@ def _op_suffix(operand: object, path: str) -> _Alt:
             " (ignoring case)" if ignore_case else ""
         )
 
-    fast = None if ignore_case else ("suffix", text)
-    return _Alt("suffix", test, described, why, fast=fast)
+    if ignore_case:
+        folded = text.casefold()
+        return _Alt(
+            "suffix",
+            test,
+            described,
+            why,
+            fold=("suffix", folded),
+            key=("suffix-ignore-case", folded),
+        )
+    return _Alt("suffix", test, described, why, fast=("suffix", text), key=("suffix", text))
 
 
 def _ignore_case_test(texts: Sequence[str]) -> _Test:
-    folded = frozenset(t.casefold() for t in texts)
-
-    def test(canon: object) -> bool:
-        return type(canon) is str and canon.casefold() in folded
-
-    return test
+    return _fold_test(frozenset(t.casefold() for t in texts), (), ())
 
 
 def _op_equals_ignore_case(operand: object, path: str) -> _Alt:
@@ -155,7 +158,15 @@ def _op_equals_ignore_case(operand: object, path: str) -> _Alt:
             return f"{_render(value)} is not a string, so it cannot equal {_render(text)} ignoring case"
         return f"{_render(value)} is not {_render(text)}, even ignoring case"
 
-    return _Alt("equals-ignore-case", test, f"{_render(text)} (ignoring case)", why)
+    folded = text.casefold()
+    return _Alt(
+        "equals-ignore-case",
+        test,
+        f"{_render(text)} (ignoring case)",
+        why,
+        fold=("eq", folded),
+        key=("equals-ignore-case", folded),
+    )
 
 
 def _parse_wildcard(text: str, path: str) -> tuple[str, ...]:
@@ -221,7 +232,16 @@ def _wildcard_test(segments: tuple[str, ...]) -> _Test:
 
 def _op_wildcard(operand: object, path: str) -> _Alt:
     text = _string_operand(operand, path, "wildcard")
-    test = _wildcard_test(_parse_wildcard(text, path))
+    segments = _parse_wildcard(text, path)
+    test = _wildcard_test(segments)
+    # A wildcard with a literal start (end) can only match strings with that prefix (suffix).
+    key: tuple[str, object] | None = None
+    if len(segments) == 1:
+        key = ("exact", segments[0])
+    elif segments[0]:
+        key = ("prefix", segments[0])
+    elif segments[-1]:
+        key = ("suffix", segments[-1])
 
     def why(value: object) -> str:
         if not isinstance(_canon(value), str):
@@ -230,7 +250,7 @@ def _op_wildcard(operand: object, path: str) -> _Alt:
             )
         return f"{_render(value)} does not match the wildcard {_render(text)}"
 
-    return _Alt("wildcard", test, f"wildcard {_render(text)}", why)
+    return _Alt("wildcard", test, f"wildcard {_render(text)}", why, key=key)
 
 
 def _op_exists(operand: object, path: str) -> _Alt:
@@ -412,8 +432,9 @@ def _op_anything_but(operand: object, path: str) -> _Alt:
         if name == "prefix" or name == "suffix":
             # A single string or, since 2024, an array of them: {"prefix": ["init", "test"]}.
             texts = _string_list(value, here, name, allow_empty=False)
-            make = _prefix_test if name == "prefix" else _suffix_test
-            inner = _any_test([make(t, False) for t in texts])
+            inner = (
+                _affix_test(tuple(texts), ()) if name == "prefix" else _affix_test((), tuple(texts))
+            )
             shown = f"{name} {_render(texts[0]) if len(texts) == 1 else _render(texts)}"
         elif name == "equals-ignore-case":
             texts = _string_list(value, here, name)
@@ -421,7 +442,11 @@ def _op_anything_but(operand: object, path: str) -> _Alt:
             shown = f"{_render(texts[0]) if len(texts) == 1 else _render(texts)} (ignoring case)"
         elif name == "wildcard":
             texts = _string_list(value, here, name)
-            inner = _any_test([_wildcard_test(_parse_wildcard(t, here)) for t in texts])
+            wildcard_tests = [_wildcard_test(_parse_wildcard(t, here)) for t in texts]
+
+            def inner(canon: object) -> bool:
+                return any(t(canon) for t in wildcard_tests)
+
             shown = f"wildcard {_render(texts[0]) if len(texts) == 1 else _render(texts)}"
         else:
             hint = _did_you_mean(str(name), _ANYTHING_BUT_OBJECT)

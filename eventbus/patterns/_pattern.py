@@ -45,6 +45,7 @@ from ._bind import _check_body, _ObjectShape, _shape_of
 from ._codegen import _dispatcher
 from ._compile import _compile_body, _parse_json, _plain
 from ._complexity import check_wildcard_complexity
+from ._limits import DEFAULT_LIMITS, PatternLimits, check_limits, check_text
 from ._operators import NUMERIC_LIMIT as NUMERIC_LIMIT
 from ._operators import NUMERIC_PLACES as NUMERIC_PLACES
 from ._operators import OPERATORS as OPERATORS
@@ -67,8 +68,8 @@ from ._values import (
 __all__ = ["Pattern"]
 
 
-#: The most alternatives ``$or`` may multiply out to in one pattern.
-MAX_COMBINATIONS: Final = 1000
+#: The most alternatives ``$or`` may multiply out to in one pattern, by default.
+MAX_COMBINATIONS: Final = DEFAULT_LIMITS.max_combinations
 
 #: How many document types one pattern inlines in its dispatcher; more go through a dict.
 _MAX_INLINED: Final = 8
@@ -103,13 +104,18 @@ class Pattern:
         spec: the pattern: a mapping of field names to arrays of alternatives
             or to nested patterns, or JSON text of one, or another
             :class:`Pattern` (reused as is).
+        limits: how large the pattern may be (:class:`PatternLimits`);
+            EventBridge's quotas by default. Checked before anything is
+            built.
 
     Raises:
-        PatternError: the pattern is invalid; the message names the JSON path
-            of the offending part (``where.key[0]: ...``), what is wrong
-            and how to fix it.
+        PatternError: the pattern is invalid, or over one of *limits*; the
+            message names the JSON path of the offending part
+            (``where.key[0]: ...``), what is wrong and how to fix it.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+       The *limits* argument; patterns over EventBridge's size quota are refused.
     """
 
     __slots__ = (
@@ -139,7 +145,9 @@ class Pattern:
     _overflow: dict[type, _Test]  # code for further types, once _inlined is full
     _lock: threading.Lock  # serialises code generation
 
-    def __init__(self, spec: Mapping[str, Any] | str | Pattern) -> None:
+    def __init__(
+        self, spec: Mapping[str, Any] | str | Pattern, *, limits: PatternLimits | None = None
+    ) -> None:
         self.matches = self._slow
         self._inlined = ()
         self._overflow = {}
@@ -149,7 +157,14 @@ class Pattern:
             self._body = spec._body
             self._generic = spec._generic
             return
-        parsed: object = _parse_json(spec) if isinstance(spec, str) else spec
+        if limits is None:
+            limits = DEFAULT_LIMITS
+        elif not isinstance(limits, PatternLimits):
+            raise TypeError(f"limits must be a PatternLimits, got {type(limits).__name__}")
+        parsed: object = spec
+        if isinstance(spec, str):
+            check_text(spec, limits)
+            parsed = _parse_json(spec)
         if not isinstance(parsed, Mapping):
             raise PatternError(
                 f"a pattern must be a JSON object (a mapping of field names), got "
@@ -162,11 +177,13 @@ class Pattern:
                 "(to receive every event, pass no pattern at all)",
                 path=_ROOT,
             )
+        check_limits(parsed, limits)
         body = _compile_body(parsed, _ROOT)
-        if body.combinations > MAX_COMBINATIONS:
+        if body.combinations > limits.max_combinations:
             raise PatternError(
                 f"the $or alternatives multiply out to {body.combinations:,} combinations, "
-                f"more than the limit of {MAX_COMBINATIONS:,}; factor shared fields out of $or, "
+                f"more than the limit of {limits.max_combinations:,} "
+                "(PatternLimits.max_combinations); factor shared fields out of $or, "
                 "or split the pattern into several subscriptions",
                 path=_ROOT,
             )

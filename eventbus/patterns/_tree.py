@@ -35,7 +35,7 @@ _Test = Callable[[object], bool]
 class _Alt:
     """One alternative in a field's array: an exact value or an operator."""
 
-    __slots__ = ("describe", "exact", "fast", "kind", "test", "why")
+    __slots__ = ("describe", "exact", "fast", "fold", "key", "kind", "test", "why")
 
     def __init__(
         self,
@@ -46,6 +46,8 @@ class _Alt:
         *,
         exact: object = _MISSING,
         fast: tuple[Any, ...] | None = None,
+        fold: tuple[str, str] | None = None,
+        key: tuple[str, object] | None = None,
     ) -> None:
         self.kind = kind  # "exact", "exists-true", "exists-false", or the operator name
         self.test = test  # canonical leaf -> bool
@@ -53,16 +55,23 @@ class _Alt:
         self.why = why  # raw leaf -> "why this leaf does not match"
         self.exact = exact  # the canonical value of an exact alternative
         self.fast = fast  # an inlinable form, see _fast_code()
+        # ("eq" | "prefix" | "suffix", casefolded text): a case-insensitive test, which
+        # _Leaf runs together with the others of its array on a value casefolded once
+        self.fold = fold
+        # (kind, key) under which PatternIndex may file it: a value can only pass the
+        # test if looking it up finds this key (see eventbus.patterns._index)
+        self.key = key
 
 
 @final
 class _Leaf:
     """A field's array of alternatives."""
 
-    __slots__ = ("absent_ok", "alts", "match", "test")
+    __slots__ = ("absent_ok", "alts", "match", "path", "test")
 
-    def __init__(self, alts: tuple[_Alt, ...]) -> None:
+    def __init__(self, alts: tuple[_Alt, ...], path: str = "") -> None:
         self.alts = alts
+        self.path = path  # where it is in the spec, for errors about the event
         self.absent_ok = any(a.kind == "exists-false" for a in alts)
         present = [a for a in alts if a.kind != "exists-false"]
         exact = [a for a in present if a.kind == "exact"]
@@ -72,7 +81,7 @@ class _Leaf:
         elif len(present) == 1:
             test = present[0].test
         elif present:
-            test = _any_test([a.test for a in present])
+            test = _grouped_test(present)
         else:
             test = _never
         self.test = test
@@ -81,6 +90,7 @@ class _Leaf:
     def _build_match(self) -> _Test:
         test = self.test
         absent_ok = self.absent_ok
+        path = self.path.replace("where", "event", 1)
 
         def match(value: object) -> bool:
             if value is _MISSING:
@@ -90,7 +100,7 @@ class _Leaf:
                 return test(_canon(value))
             if kind == _ARRAY:
                 found = False
-                for item in _scalars(value):  # type: ignore[arg-type]
+                for item in _scalars(value, path):  # type: ignore[arg-type]
                     if test(_canon(item)):
                         return True
                     found = True
@@ -126,7 +136,7 @@ class _Leaf:
                 f"({self._wanted()}); match the fields inside it with a nested pattern"
             )
         if kind == _ARRAY:
-            leaves = list(_scalars(value))  # type: ignore[arg-type]
+            leaves = list(_scalars(value, path.replace("where", "event", 1)))  # type: ignore[arg-type]
             if not leaves:
                 return (
                     f"{path}: the array {_render(value)} holds no values to match {self._wanted()}"
@@ -170,6 +180,74 @@ class _Leaf:
 
 def _never(_canon: object) -> bool:
     return False
+
+
+def _grouped_test(alts: Sequence[_Alt]) -> _Test:
+    """Any of *alts*, with like tests run together: one set lookup for the exact
+    values, one ``startswith``/``endswith`` for the prefixes and suffixes, one
+    casefold of the value for every case-insensitive test."""
+    exact = frozenset(a.exact for a in alts if a.kind == "exact")
+    prefixes = tuple(a.fast[1] for a in alts if a.fast is not None and a.fast[0] == "prefix")
+    suffixes = tuple(a.fast[1] for a in alts if a.fast is not None and a.fast[0] == "suffix")
+    folds = [a.fold for a in alts if a.fold is not None]
+    grouped = {id(a) for a in alts if a.kind == "exact" or a.fold is not None}
+    grouped |= {id(a) for a in alts if a.fast is not None and a.fast[0] in ("prefix", "suffix")}
+    tests = [a.test for a in alts if id(a) not in grouped]
+    if exact:
+        tests.insert(0, exact.__contains__)
+    if prefixes or suffixes:
+        tests.append(_affix_test(prefixes, suffixes))
+    if folds:
+        tests.append(
+            _fold_test(
+                frozenset(t for k, t in folds if k == "eq"),
+                tuple(t for k, t in folds if k == "prefix"),
+                tuple(t for k, t in folds if k == "suffix"),
+            )
+        )
+    return _any_test(tests)
+
+
+def _affix_test(prefixes: tuple[str, ...], suffixes: tuple[str, ...]) -> _Test:
+    """Whether a string starts with one of *prefixes* or ends with one of *suffixes*."""
+
+    def test(canon: object) -> bool:
+        if type(canon) is not str:
+            return False
+        return (bool(prefixes) and canon.startswith(prefixes)) or (
+            bool(suffixes) and canon.endswith(suffixes)
+        )
+
+    return test
+
+
+def _fold_test(
+    equal: frozenset[str], prefixes: tuple[str, ...], suffixes: tuple[str, ...]
+) -> _Test:
+    """Case-insensitive tests on casefolded operands, in time linear in the value.
+
+    Casefolding maps each character to one or more, never to none, so a
+    value longer than every folded operand cannot equal one, and only its
+    first (last) *n* characters decide whether it starts (ends) with folded
+    operands of at most *n* characters: a value is folded at most once per
+    kind, and only as much of it as can matter.
+    """
+    equal_max = max(map(len, equal), default=-1)
+    prefix_max = max(map(len, prefixes), default=0)
+    suffix_max = max(map(len, suffixes), default=0)
+
+    def test(canon: object) -> bool:
+        if type(canon) is not str:
+            return False
+        if len(canon) <= equal_max and canon.casefold() in equal:
+            return True
+        if prefixes and canon[:prefix_max].casefold().startswith(prefixes):
+            return True
+        return bool(suffixes) and canon[max(0, len(canon) - suffix_max) :].casefold().endswith(
+            suffixes
+        )
+
+    return test
 
 
 def _any_test(tests: Sequence[_Test]) -> _Test:
@@ -284,11 +362,12 @@ class _Nested:
     def __init__(self, body: _Body) -> None:
         self.body = body
         check = body.check
+        path = body.path.replace("where", "event", 1)
 
         def match(value: object) -> bool:
             if type(value) is dict:
                 return check(value)
-            for container in _containers(value):  # noqa: SIM110 - no generator object per call
+            for container in _containers(value, path):  # noqa: SIM110 - no generator object per call
                 if check(container):
                     return True
             return False

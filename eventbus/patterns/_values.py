@@ -23,6 +23,8 @@ from typing import Any, Final, final
 
 import attrs
 
+from .._exceptions import SerializationError
+
 # --------------------------------------------------------------------------- document model
 
 
@@ -52,6 +54,10 @@ _ARRAY: Final = 1
 _OBJECT: Final = 2
 
 _NOT_ARRAYS: Final = (str, bytes, bytearray, memoryview)
+
+#: How deeply arrays may nest inside one another where a pattern reads an
+#: event: as deep as a CloudEvent may nest (``eventbus._serialization.MAX_DEPTH``).
+MAX_ARRAY_DEPTH: Final = 64
 
 
 _FIELDS: dict[type, frozenset[str] | None] = {}
@@ -126,27 +132,59 @@ def _dotted(container: Mapping[Any, Any], key: str) -> object:
     return _MISSING if found is None else found
 
 
-def _scalars(array: Iterable[object]) -> Iterator[object]:
-    """The leaf values of an array, nested arrays flattened, objects skipped."""
-    for item in array:
-        kind = _kind(item)
-        if kind == _SCALAR:
-            yield item
-        elif kind == _ARRAY:
-            yield from _scalars(item)  # type: ignore[arg-type]  # _kind said: an array
+def _too_deep(path: str) -> SerializationError:
+    where = f"the event's field at {path}" if path else "an array in the event"
+    return SerializationError(
+        f"{where} nests arrays more than {MAX_ARRAY_DEPTH} deep "
+        "(eventbus.patterns.MAX_ARRAY_DEPTH), too deep for a content pattern to read; "
+        "flatten the data"
+    )
+
+
+def _scalars(array: Iterable[object], path: str = "") -> Iterator[object]:
+    """The leaf values of an array, nested arrays flattened, objects skipped.
+
+    Raises:
+        SerializationError: arrays nest deeper than :data:`MAX_ARRAY_DEPTH`.
+    """
+    stack = [iter(array)]
+    while stack:
+        for item in stack[-1]:
+            kind = _kind(item)
+            if kind == _SCALAR:
+                yield item
+            elif kind == _ARRAY:
+                if len(stack) >= MAX_ARRAY_DEPTH:
+                    raise _too_deep(path)
+                stack.append(iter(item))  # type: ignore[call-overload]  # _kind said: an array
+                break
+        else:
+            stack.pop()
 
 
 def _objects(array: Iterable[object], path: str) -> Iterator[tuple[object, str]]:
-    """The objects in an array (nested arrays flattened), each with its path."""
-    for i, item in enumerate(array):
-        kind = _kind(item)
-        if kind == _OBJECT:
-            yield item, f"{path}[{i}]"
-        elif kind == _ARRAY:
-            yield from _objects(item, f"{path}[{i}]")  # type: ignore[arg-type]
+    """The objects in an array (nested arrays flattened), each with its path.
+
+    Raises:
+        SerializationError: arrays nest deeper than :data:`MAX_ARRAY_DEPTH`.
+    """
+    stack = [(enumerate(array), path)]
+    while stack:
+        items, here = stack[-1]
+        for i, item in items:
+            kind = _kind(item)
+            if kind == _OBJECT:
+                yield item, f"{here}[{i}]"
+            elif kind == _ARRAY:
+                if len(stack) >= MAX_ARRAY_DEPTH:
+                    raise _too_deep(path)
+                stack.append((enumerate(item), f"{here}[{i}]"))  # type: ignore[arg-type]
+                break
+        else:
+            stack.pop()
 
 
-def _containers(value: object) -> list[object]:
+def _containers(value: object, path: str = "") -> list[object]:
     """The objects a nested pattern is tried against: the value, the objects in an array, or none."""
     if value is _MISSING:
         return [_EMPTY]
@@ -154,7 +192,7 @@ def _containers(value: object) -> list[object]:
     if kind == _OBJECT:
         return [value]
     if kind == _ARRAY:
-        found = [obj for obj, _ in _objects(value, "")]  # type: ignore[arg-type]
+        found = [obj for obj, _ in _objects(value, path)]  # type: ignore[arg-type]
         if found:
             return found
     return [_EMPTY]
@@ -207,8 +245,8 @@ def _is_number(canon: object) -> bool:
 # --------------------------------------------------------------------------- rendering
 
 
-def _render(value: object, limit: int = 60) -> str:
-    """Show a value as JSON-like text in a message."""
+def _render(value: object, limit: int = 60, depth: int = 0) -> str:
+    """Show a value as JSON-like text in a message (arrays shown three levels deep)."""
     if value is None or value is _MISSING:
         return "null" if value is None else "nothing"
     if value is True or value is _TRUE:
@@ -221,11 +259,15 @@ def _render(value: object, limit: int = 60) -> str:
     if isinstance(value, bool):  # pragma: no cover - handled above
         return str(value).lower()
     if isinstance(value, int):
-        return str(int(value))
+        number = int(value)
+        if number.bit_length() > 128:  # str() of a huge int is slow, or refused
+            return f"a {number.bit_length() * 3 // 10 + 1}-digit number"
+        return str(number)
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, Decimal):
-        return str(value)
+        text = str(value)
+        return text if len(text) <= limit else text[: limit - 1] + "…"
     if isinstance(value, (datetime, date, time)):
         return json.dumps(value.isoformat())
     if isinstance(value, enum.Enum):
@@ -234,8 +276,10 @@ def _render(value: object, limit: int = 60) -> str:
     if kind == _OBJECT:
         return "an object" if isinstance(value, Mapping) else f"a {type(value).__name__} object"
     if kind == _ARRAY:
+        if depth >= 3:
+            return "[…]"
         items = list(value)  # type: ignore[call-overload]
-        shown = ", ".join(_render(item, 30) for item in items[:5])
+        shown = ", ".join(_render(item, 30, depth + 1) for item in items[:5])
         return f"[{shown}{', …' if len(items) > 5 else ''}]"
     return repr(value) if len(repr(value)) <= limit else f"a {type(value).__name__}"
 
