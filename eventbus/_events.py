@@ -56,8 +56,10 @@ def _new_id() -> str:
 
 
 def _rekey_ids() -> None:
+    global _id_lock
     _ids.clear()
     _id_key[0] = os.urandom(32)
+    _id_lock = threading.Lock()  # another thread may have held it at the fork
 
 
 if hasattr(os, "register_at_fork"):  # pragma: no branch - POSIX
