@@ -100,6 +100,7 @@ if _typing.TYPE_CHECKING:
     from .http._request import HttpRequest as HttpRequest
     from .patterns import Pattern as Pattern
     from .patterns import PatternIndex as PatternIndex
+    from .patterns import PatternLimits as PatternLimits
     from .sources.logs import Log as Log
     from .sources.logs import LogData as LogData
     from .sources.objects import ObjectCreated as ObjectCreated
@@ -179,6 +180,7 @@ __all__ = (
     "Pattern",
     "PatternError",
     "PatternIndex",
+    "PatternLimits",
     "RateLimit",
     "RateSchedule",
     "RealClock",
@@ -291,6 +293,7 @@ _EXPORTS: dict[str, str] = {
     "Pattern": ".patterns",
     "PatternError": "._exceptions",
     "PatternIndex": ".patterns",
+    "PatternLimits": ".patterns",
     "RateLimit": "._flow",
     "RateSchedule": "._cron",
     "RealClock": "._clock",
