@@ -8,6 +8,7 @@ from typing import Any
 
 import anyio
 import attrs
+import pytest
 
 from eventbus import Bus, Event, Receipt
 from eventbus.testing._clock import _wait_all_tasks_blocked as settle
@@ -136,3 +137,33 @@ async def test_receipt_of_the_fast_path_is_a_plain_receipt_in_use() -> None:
     assert pickle.loads(pickle.dumps(receipt)) == expected
     assert receipt._replace(subscriptions=()) == Receipt(item.id, ())
     assert receipt._asdict() == {"event_id": item.id, "subscriptions": ("a",)}
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_waiting_publishers_are_served_and_cancelled_on_either_backend(backend: str) -> None:
+    """Waiting for room, batched hand-over and cancellation work on asyncio and on trio."""
+    handled: list[int] = []
+
+    async def main() -> None:
+        gate = anyio.Event()
+
+        async def handler(item: Item) -> None:
+            await gate.wait()
+            handled.append(item.seq)
+
+        async with Bus() as bus:
+            bus.subscribe(Item, handler, name="small", queue_size=2)
+            await bus.publish(Item(0))
+            await settle()
+            await bus.publish(Item(1))
+            await bus.publish(Item(2))
+            async with anyio.create_task_group() as tg:
+                for seq in range(3, 7):
+                    tg.start_soon(bus.publish, Item(seq))
+                with anyio.move_on_after(0):
+                    await bus.publish(Item(99))  # cancelled while waiting
+                await settle()
+                gate.set()
+
+    anyio.run(main, backend=backend)
+    assert sorted(handled) == [0, 1, 2, 3, 4, 5, 6]
