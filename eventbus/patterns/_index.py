@@ -1,48 +1,149 @@
 """A discrimination index over many patterns: :class:`PatternIndex`.
 
-Most subscription patterns pin some field to a few exact values
-(``{"bucket": ["photos"]}``, ``{"detail": {"state": ["running"]}}``). The
-index files each pattern under one such field -- its *anchor*: the shallowest
-field, outside ``$or``, whose array holds only exact values -- in a hash table
-from value to patterns. To match a document it reads each anchored field
-once, looks its values up, and evaluates only the patterns found there, plus
-the patterns that have no anchor. So with 1,000 patterns ``{"key": ["k<i>"]}``
-a lookup evaluates one pattern, not 1,000 (the spirit of AWS event-ruler,
-without its state machine).
+Most subscription patterns pin some field to a few values or shapes of
+value (``{"bucket": ["photos"]}``, ``{"key": [{"prefix": "logs/"}]}``,
+``{"user": [{"equals-ignore-case": "alice"}]}``). The index files each
+pattern under one such field -- its *anchor*: the field, outside ``$or``,
+whose array holds only alternatives with an index key (exact values,
+prefixes, suffixes, ``equals-ignore-case``, prefixes and suffixes ignoring
+case, and wildcards with a literal start or end), preferring exact values,
+then the shallowest field. Per anchored field it keeps hash tables: exact
+values; prefixes by length (a value of length *n* is looked up once per
+distinct prefix length up to *n*: ``value[:k]``); suffixes the same way
+from the end; casefolded values and affixes (the value is casefolded once,
+and only as far as the longest key). To match a document it reads each
+anchored field once, looks its values up, and evaluates only the patterns
+found there, plus the patterns that have no anchor. So with 1,000 patterns
+``{"key": [{"prefix": "k<i>/"}]}`` a lookup evaluates one pattern, not
+1,000 (the spirit of AWS event-ruler, without its state machine).
 
 It is exactly equivalent to evaluating every pattern: a pattern can only
-match a document that holds, at its anchor, one of the anchor's values
-(compared the way the matcher compares them), and those are precisely the
-patterns the lookup finds.
+match a document that holds, at its anchor, a leaf passing one of the
+anchor's alternatives, and any such leaf finds that alternative's key
+(exact values compared the way the matcher compares them; a string with a
+prefix has it as its first characters; a wildcard ``"a*b"`` only matches
+strings starting with ``"a"``), so the lookup finds every pattern that can
+match; each is then evaluated in full.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
-from typing import Any, Generic, TypeVar, final
+from typing import Any, Final, Generic, TypeVar, final
 
-from ._pattern import Pattern, exact_anchor, leaf_values
+from ._pattern import Anchor, Pattern, anchor, leaf_values
 
 __all__ = ["PatternIndex"]
 
 K = TypeVar("K", bound=Hashable)
+
+#: With this many patterns or fewer, match() evaluates each one: cheaper than a lookup.
+_DIRECT: Final = 2
 
 
 @final
 class _Entry(Generic[K]):
     __slots__ = ("anchor", "key", "pattern", "seq")
 
-    def __init__(
-        self,
-        seq: int,
-        key: K,
-        pattern: Pattern,
-        anchor: tuple[tuple[str, ...], frozenset[object]] | None,
-    ) -> None:
+    def __init__(self, seq: int, key: K, pattern: Pattern, anchor: Anchor | None) -> None:
         self.seq = seq  # insertion order, to return keys in it
         self.key = key
         self.pattern = pattern
         self.anchor = anchor
+
+
+_Bucket = tuple[_Entry[Any], ...]
+_STRING_KINDS: Final = (
+    "prefix",
+    "suffix",
+    "equals-ignore-case",
+    "prefix-ignore-case",
+    "suffix-ignore-case",
+)
+
+
+@final
+class _Table:
+    """The entries anchored at one field: a hash table per kind of index key."""
+
+    __slots__ = ("exact", "lengths", "strings", "tables")
+
+    def __init__(self) -> None:
+        self.exact: dict[object, _Bucket] = {}
+        # kind -> key -> entries, for the string kinds
+        self.tables: dict[str, dict[str, _Bucket]] = {kind: {} for kind in _STRING_KINDS}
+        # kind -> the distinct key lengths, ascending (the affix kinds are looked up by length)
+        self.lengths: dict[str, tuple[int, ...]] = dict.fromkeys(_STRING_KINDS, ())
+        self.strings = False  # whether any string kind holds a key
+
+    def add(self, kind: str, key: object, entry: _Entry[Any]) -> None:
+        table: dict[Any, _Bucket] = self.exact if kind == "exact" else self.tables[kind]
+        table[key] = (*table.get(key, ()), entry)
+        self._changed(kind)
+
+    def remove(self, kind: str, key: object, entry: _Entry[Any]) -> None:
+        table: dict[Any, _Bucket] = self.exact if kind == "exact" else self.tables[kind]
+        bucket = tuple(e for e in table[key] if e is not entry)
+        if bucket:
+            table[key] = bucket
+        else:
+            del table[key]
+        self._changed(kind)
+
+    def _changed(self, kind: str) -> None:
+        if kind != "exact":
+            self.lengths[kind] = tuple(sorted({len(k) for k in self.tables[kind]}))
+            self.strings = any(self.tables.values())
+
+    def __bool__(self) -> bool:
+        return bool(self.exact) or self.strings
+
+    def find(self, text: str, found: list[_Bucket]) -> None:
+        """Append the buckets of every string key that *text* passes."""
+        n = len(text)
+        tables, lengths = self.tables, self.lengths
+        table = tables["prefix"]
+        for k in lengths["prefix"]:
+            if k > n:
+                break
+            bucket = table.get(text[:k])
+            if bucket is not None:
+                found.append(bucket)
+        table = tables["suffix"]
+        for k in lengths["suffix"]:
+            if k > n:
+                break
+            bucket = table.get(text[n - k :])
+            if bucket is not None:
+                found.append(bucket)
+        # Casefolding never shortens a string: a text longer than every folded key
+        # cannot equal one, and only its first (last) k characters can fold into
+        # a folded prefix (suffix) of k characters.
+        table = tables["equals-ignore-case"]
+        if table and n <= lengths["equals-ignore-case"][-1]:
+            bucket = table.get(text.casefold())
+            if bucket is not None:
+                found.append(bucket)
+        table = tables["prefix-ignore-case"]
+        if table:
+            ks = lengths["prefix-ignore-case"]
+            folded = text[: ks[-1]].casefold()
+            for k in ks:
+                if k > len(folded):
+                    break
+                bucket = table.get(folded[:k])
+                if bucket is not None:
+                    found.append(bucket)
+        table = tables["suffix-ignore-case"]
+        if table:
+            ks = lengths["suffix-ignore-case"]
+            folded = text[max(0, n - ks[-1]) :].casefold()
+            for k in ks:
+                if k > len(folded):
+                    break
+                bucket = table.get(folded[len(folded) - k :])
+                if bucket is not None:
+                    found.append(bucket)
 
 
 @final
@@ -66,15 +167,17 @@ class PatternIndex(Generic[K]):
     .. versionadded:: 0.1
     """
 
-    __slots__ = ("_entries", "_seq", "_tables", "_unindexed")
+    __slots__ = ("_direct", "_entries", "_seq", "_tables", "_unindexed")
 
     def __init__(self) -> None:
         self._entries: dict[K, _Entry[K]] = {}
-        # anchor path -> canonical value -> the entries anchored there, in insertion order
-        # (tuples: match() reads them without copying; add and remove replace them)
-        self._tables: dict[tuple[str, ...], dict[object, tuple[_Entry[K], ...]]] = {}
+        # anchor path -> the entries anchored there, by index key (buckets are tuples:
+        # match() reads them without copying; add and remove replace them)
+        self._tables: dict[tuple[str, ...], _Table] = {}
         # entries without an anchor, evaluated for every document, in insertion order
         self._unindexed: tuple[_Entry[K], ...] = ()
+        # every entry, in insertion order, while there are few enough to evaluate them all
+        self._direct: tuple[_Entry[K], ...] | None = ()
         self._seq = 0
 
     def __len__(self) -> int:
@@ -106,17 +209,20 @@ class PatternIndex(Generic[K]):
         if key in self._entries:
             raise ValueError(f"{key!r} is already in the index; remove it before adding it again")
         compiled = pattern if isinstance(pattern, Pattern) else Pattern(pattern)
-        anchor = exact_anchor(compiled)
-        entry = _Entry(self._seq, key, compiled, anchor)
+        found = anchor(compiled)
+        entry = _Entry(self._seq, key, compiled, found)
         self._seq += 1
-        if anchor is None:
+        if found is None:
             self._unindexed = (*self._unindexed, entry)
         else:
-            path, values = anchor
-            table = self._tables.setdefault(path, {})
-            for value in values:
-                table[value] = (*table.get(value, ()), entry)
+            path, keys = found
+            table = self._tables.get(path)
+            if table is None:
+                table = self._tables[path] = _Table()
+            for kind, value in keys:
+                table.add(kind, value, entry)
         self._entries[key] = entry
+        self._direct = self._all() if len(self._entries) <= _DIRECT else None
         return compiled
 
     def remove(self, key: K) -> None:
@@ -129,19 +235,19 @@ class PatternIndex(Generic[K]):
             entry = self._entries.pop(key)
         except KeyError:
             raise KeyError(f"{key!r} is not in the index") from None
+        self._direct = self._all() if len(self._entries) <= _DIRECT else None
         if entry.anchor is None:
             self._unindexed = tuple(e for e in self._unindexed if e is not entry)
             return
-        path, values = entry.anchor
+        path, keys = entry.anchor
         table = self._tables[path]
-        for value in values:
-            bucket = tuple(e for e in table[value] if e is not entry)
-            if bucket:
-                table[value] = bucket
-            else:
-                del table[value]
+        for kind, value in keys:
+            table.remove(kind, value, entry)
         if not table:
             del self._tables[path]
+
+    def _all(self) -> tuple[_Entry[K], ...]:
+        return tuple(sorted(self._entries.values(), key=_seq))
 
     def match(self, value: object) -> list[K]:
         """The keys of every pattern matching *value*, in the order they were added.
@@ -151,26 +257,35 @@ class PatternIndex(Generic[K]):
 
         Returns:
             A new list of keys (empty when nothing matches).
+
+        Raises:
+            SerializationError: the patterns read arrays nested more than
+                :data:`~eventbus.patterns.MAX_ARRAY_DEPTH` deep in *value*.
         """
-        found: tuple[_Entry[K], ...] = ()
-        several = False
+        direct = self._direct
+        if direct is not None:
+            return [entry.key for entry in direct if entry.pattern.matches(value)]
+        found: list[_Bucket] = []
         for path, table in self._tables.items():
+            exact, strings = table.exact, table.strings
             for leaf in leaf_values(value, path):
-                bucket = table.get(leaf)
+                bucket = exact.get(leaf)
                 if bucket is not None:
-                    several = bool(found)
-                    found = found + bucket if found else bucket
+                    found.append(bucket)
+                if strings and type(leaf) is str:
+                    table.find(leaf, found)
         if self._unindexed:
-            several = bool(found)
-            found = found + self._unindexed if found else self._unindexed
-        keys: list[K] = []
-        if several:
-            # Several fields or values may find the same pattern; keep each once, in order.
-            found = tuple(sorted({entry.seq: entry for entry in found}.values(), key=_seq))
-        for entry in found:
-            if entry.pattern.matches(value):
-                keys.append(entry.key)
-        return keys
+            found.append(self._unindexed)
+        if not found:
+            return []
+        candidates: _Bucket
+        if len(found) == 1:
+            candidates = found[0]
+        else:
+            # Several fields or keys may find the same pattern; keep each once, in order.
+            unique = {entry.seq: entry for bucket in found for entry in bucket}
+            candidates = tuple(unique[seq] for seq in sorted(unique))
+        return [entry.key for entry in candidates if entry.pattern.matches(value)]
 
 
 def _seq(entry: _Entry[Any]) -> int:

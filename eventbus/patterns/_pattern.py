@@ -38,7 +38,7 @@ import copy
 import threading
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final, final
+from typing import Any, Final, TypeAlias, final
 
 from .._exceptions import PatternError
 from ._bind import _check_body, _ObjectShape, _shape_of
@@ -60,6 +60,7 @@ from ._values import (
     _canon,
     _containers,
     _get,
+    _join,
     _kind,
     _object_fields,
     _scalars,
@@ -287,15 +288,23 @@ class Pattern:
 # --------------------------------------------------------------------------- for the index
 
 
-def exact_anchor(pattern: Pattern) -> tuple[tuple[str, ...], frozenset[object]] | None:
-    """A field the pattern requires to hold one of a set of exact values, if there is one.
+#: An anchor: the path of keys to a field, and the (kind, key) pairs filed for it.
+Anchor: TypeAlias = tuple[tuple[str, ...], frozenset[tuple[str, object]]]
+
+
+def anchor(pattern: Pattern) -> Anchor | None:
+    """A field the pattern requires to pass one of a few indexable tests, if there is one.
 
     Returns the path of keys to the field (through nested objects, never
-    through ``$or``) and the canonical values, or None. Any document the
-    pattern matches has, at that path, a leaf whose canonical form is in the
-    set; :class:`~eventbus.patterns.PatternIndex` relies on it.
+    through ``$or``) and the index keys of the alternatives in its array
+    (:attr:`_Alt.key`: exact values, prefixes, suffixes, casefolded values
+    and affixes), or None when no field has only such alternatives. Any
+    document the pattern matches has, at that path, a leaf that one of
+    these keys finds; :class:`~eventbus.patterns.PatternIndex` relies on it.
+    Fields with only exact values are preferred (the cheapest lookups),
+    then the shallowest, then the first.
     """
-    found: list[tuple[tuple[str, ...], frozenset[object]]] = []
+    found: list[tuple[bool, int, int, Anchor]] = []
     todo: list[tuple[tuple[str, ...], _Body]] = [((), pattern._body)]
     while todo:
         prefix, body = todo.pop(0)
@@ -306,10 +315,11 @@ def exact_anchor(pattern: Pattern) -> tuple[tuple[str, ...], frozenset[object]] 
             node = clause.node
             if isinstance(node, _Nested):
                 todo.append((path, node.body))
-            elif all(a.kind == "exact" for a in node.alts):
-                found.append((path, frozenset(a.exact for a in node.alts)))
-    # The shallowest such field (cheapest to read), the first one on a tie.
-    return min(found, key=lambda item: len(item[0])) if found else None
+            elif not node.absent_ok and all(a.key is not None for a in node.alts):
+                keys = frozenset(a.key for a in node.alts if a.key is not None)
+                exact_only = all(kind == "exact" for kind, _ in keys)
+                found.append((not exact_only, len(path), len(found), (path, keys)))
+    return min(found)[3] if found else None
 
 
 def leaf_values(doc: object, path: tuple[str, ...]) -> Sequence[object]:
@@ -330,12 +340,15 @@ def leaf_values(doc: object, path: tuple[str, ...]) -> Sequence[object]:
         cls = type(value)
         if cls is str or cls is int:
             return (value,)
-    containers = [c for c in _containers(doc) if c is not _EMPTY]
+    where = "event"
+    containers = [c for c in _containers(doc, where) if c is not _EMPTY]
     for key in path[:-1]:
+        where = _join(where, key)
         deeper: list[object] = []
         for container in containers:
-            deeper += [c for c in _containers(_get(container, key)) if c is not _EMPTY]
+            deeper += [c for c in _containers(_get(container, key), where) if c is not _EMPTY]
         containers = deeper
+    where = _join(where, path[-1])
     last = path[-1]
     found: list[object] = []
     for container in containers:
@@ -346,5 +359,5 @@ def leaf_values(doc: object, path: tuple[str, ...]) -> Sequence[object]:
         if kind == _SCALAR:
             found.append(_canon(value))
         elif kind == _ARRAY:
-            found += [_canon(item) for item in _scalars(value)]  # type: ignore[arg-type]
+            found += [_canon(item) for item in _scalars(value, where)]  # type: ignore[arg-type]
     return found

@@ -129,7 +129,7 @@ def test_repr_counts_patterns() -> None:
     """The repr says how many patterns are indexed."""
     index: PatternIndex[str] = PatternIndex()
     index.add("x", {"a": ["1"]})
-    index.add("y", {"a": [{"prefix": "1"}]})
+    index.add("y", {"a": [{"anything-but": "1"}]})
     assert repr(index) == "<PatternIndex: 2 patterns, 1 indexed on 1 fields>"
 
 
@@ -166,13 +166,24 @@ def test_lookup_evaluates_a_handful_of_patterns_not_all() -> None:
 KEYS = st.sampled_from(["a", "b", "c"])
 # Exact values are weighted up: they are what the index files patterns under.
 exact_values = st.sampled_from(["x", "y", 0, 1, 1.0, True, None])
+# Texts whose case folding changes their length ("ß" folds to "ss") or spans characters.
+texts = st.sampled_from(["x", "y", "", "X", "xy", "ss", "ß", "SS", "ﬁ", "İ"])
 operators = st.one_of(
     st.builds(lambda s: {"prefix": s}, st.sampled_from(["x", "y", ""])),
     st.builds(lambda n: {"numeric": [">", n]}, st.integers(min_value=0, max_value=2)),
     st.sampled_from([{"exists": True}, {"exists": False}]),
     st.builds(lambda s: {"anything-but": s}, st.sampled_from(["x", "y", 1])),
 )
-alternatives = st.one_of(exact_values, exact_values, exact_values, operators)
+# The kinds the index files besides exact values: affixes, case-insensitive tests, wildcards.
+string_operators = st.one_of(
+    st.builds(lambda s: {"prefix": s}, texts),
+    st.builds(lambda s: {"suffix": s}, texts),
+    st.builds(lambda s: {"equals-ignore-case": s}, texts),
+    st.builds(lambda s: {"prefix": {"equals-ignore-case": s}}, texts),
+    st.builds(lambda s: {"suffix": {"equals-ignore-case": s}}, texts),
+    st.builds(lambda s: {"wildcard": s}, st.sampled_from(["x*", "*y", "x*y", "*", "xy", "ß*", ""])),
+)
+alternatives = st.one_of(exact_values, exact_values, exact_values, operators, string_operators)
 leaves = st.lists(alternatives, min_size=1, max_size=3)
 flat_patterns = st.dictionaries(KEYS, leaves, min_size=1, max_size=2)
 
@@ -191,7 +202,9 @@ def _with_children(
 
 
 patterns = st.recursive(flat_patterns, _with_children, max_leaves=5)
-doc_scalars = st.sampled_from(["x", "y", "z", "xy", "", 0, 1, 2, 1.0, True, False, None])
+_PLAIN: list[object] = ["x", "y", "z", "xy", "", 0, 1, 2, 1.0, True, False, None]
+_CASED: list[object] = ["X", "XY", "yx", "ss", "ß", "SSy", "xß", "ﬁx", "i̇", "İ", "x*y"]
+doc_scalars = st.sampled_from([*_PLAIN, *_CASED])
 doc_values = st.recursive(
     doc_scalars | st.lists(doc_scalars, min_size=1, max_size=3),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(KEYS, children, max_size=3),
