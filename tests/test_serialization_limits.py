@@ -341,3 +341,34 @@ def test_stored_documents_may_exceed_the_size_limit() -> None:
     with pytest.raises(SerializationError, match="MAX_DOCUMENT_SIZE"):
         from_cloudevent(text)
     assert decode_stored(text) == big
+
+
+python_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**1200), max_value=10**1200)
+    | st.floats()
+    | st.text(max_size=10)
+    | st.binary(max_size=10)
+    | st.decimals()
+    | st.datetimes(timezones=st.none() | st.timezones())
+    | st.builds(object),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.tuples(inner, inner)
+        | st.frozensets(st.integers() | st.text(max_size=5), max_size=3)
+        | st.dictionaries(st.text(max_size=5) | st.integers(), inner, max_size=3)
+    ),
+    max_leaves=20,
+)
+
+
+@FUZZ
+@given(python_values)
+def test_encoding_any_value_raises_only_serialization_error(value: Any) -> None:
+    """to_cloudevent of any Python value in an Any field encodes or raises SerializationError."""
+    try:
+        document = to_cloudevent(Sample(extra=value))
+    except SerializationError:
+        return
+    from_cloudevent(json.dumps(document))  # what is written can be read back
