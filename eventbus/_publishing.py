@@ -263,26 +263,27 @@ class BusPublishing(BusLifecycle):
         if self._hooks is not None:
             batch = [self._hooks.publish(event) for event in batch]
         receipts: list[Receipt | None] = [None] * len(batch)
-        window = anyio.Semaphore(_PUBLISH_WINDOW)
+        pending = iter(enumerate(batch))
         failure: Exception | None = None
 
-        async def one(index: int, event: Event) -> None:
+        async def sender() -> None:
+            # Each sender takes the next event and starts sending it at once: the sends
+            # start in batch order, and up to _PUBLISH_WINDOW are in flight.
             nonlocal failure
-            try:
-                receipts[index] = await self._send(event)
-            except Exception as exc:  # the first failure stops the batch, raised as itself
-                if failure is None:
-                    failure = exc
-                tg.cancel_scope.cancel()
-            finally:
-                window.release()
+            for index, event in pending:
+                if failure is not None:
+                    return
+                try:
+                    receipts[index] = await self._send(event)
+                except Exception as exc:  # the first failure stops the batch, raised as itself
+                    if failure is None:
+                        failure = exc
+                    tg.cancel_scope.cancel()
+                    return
 
         async with anyio.create_task_group() as tg:
-            for index, event in enumerate(batch):
-                await window.acquire()
-                if failure is not None:
-                    break
-                tg.start_soon(one, index, event)
+            for _ in range(min(_PUBLISH_WINDOW, len(batch))):
+                tg.start_soon(sender)
         if failure is not None:
             raise failure
         return [receipt for receipt in receipts if receipt is not None]
