@@ -169,3 +169,22 @@ async def test_async_with_opens_and_tidies_the_journal(tmp_path: Path) -> None:
             await store.put("a", b"1")
             await bus.drain()
         assert journal(root) == []
+
+
+async def test_events_settling_after_later_writes_are_forgotten(tmp_path: Path) -> None:
+    """An event that settles after further writes began is still forgotten by the next one."""
+    root = tmp_path / "root"
+    gate = anyio.Event()
+
+    async def gated(event: ObjectCreated) -> None:
+        await gate.wait()
+
+    async with Bus() as bus:
+        bus.subscribe(ObjectCreated, gated)
+        store = ObjectStore(bus, "b", root=root)
+        await store.put("a", b"1")
+        await store.put("b", b"2")  # written while "a" is still being handled
+        gate.set()
+        await bus.drain()
+        await store.put("c", b"3")
+        assert len(journal(root)) == 1  # only "c", whose event has not settled yet

@@ -79,3 +79,26 @@ async def test_every_committed_change_is_handled_after_a_kill(
     missing = sorted(set(committed) - before - set(after))
     assert missing == [], f"committed changes never handled: {missing}"
     assert after == sorted(after), "redelivered changes keep their order"
+
+
+async def test_changes_settling_after_later_writes_leave_the_outbox(tmp_path: Path) -> None:
+    """A change that settles after further writes began leaves the outbox with the next write."""
+    import anyio
+
+    db = tmp_path / "t.db"
+    gate = anyio.Event()
+
+    async def gated(event: TableChange) -> None:
+        await gate.wait()
+
+    async with Bus() as bus:
+        bus.subscribe(TableChange, gated)
+        async with Table(bus, "t", key="id", path=db) as table:
+            await table.put({"id": 1})
+            await table.put({"id": 2})  # written while change 1 is still being handled
+            gate.set()
+            await bus.drain()
+            await table.put({"id": 3})
+            with contextlib.closing(sqlite3.connect(db)) as conn:
+                kept = [seq for (seq,) in conn.execute("SELECT seq FROM eventbus_outbox")]
+            assert kept == [3]

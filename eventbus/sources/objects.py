@@ -348,7 +348,7 @@ class ObjectStore:
                 sequencer = next(iter(self._pending))
                 event = self._pending[sequencer]
                 await publish_tracked(
-                    self._bus, event, functools.partial(self._settled.append, sequencer)
+                    self._bus, event, functools.partial(self._on_settled, sequencer)
                 )
                 self._pending.pop(sequencer, None)
         finally:
@@ -362,6 +362,10 @@ class ObjectStore:
         busy = self._published is not None and not self._published.is_set()
         if self._pending and not busy and self._bus.accepting:
             await self._deliver()  # orphaned by a cancelled write or a previous run
+
+    def _on_settled(self, sequencer: str) -> None:
+        """The event journaled as *sequencer* has settled: forget it with the next write."""
+        self._settled.append(sequencer)  # looked up now: writes swap the list
 
     async def _deliver(self) -> None:
         """Publish what the journal still holds unpublished (after a crash or a cancel)."""

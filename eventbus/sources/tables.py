@@ -330,10 +330,14 @@ class Table:
                 await self._forget_settled()
             after = self._published_upto
             for seq, change in await run_sync(self._limiter, partial(self._store.pending, after)):
-                await publish_tracked(self._bus, change, partial(self._settled.append, seq))
+                await publish_tracked(self._bus, change, partial(self._on_settled, seq))
                 self._published_upto = seq
                 count += 1
         return count
+
+    def _on_settled(self, seq: int) -> None:
+        """Change *seq*'s event has settled everywhere: forget it with the next write."""
+        self._settled.append(seq)  # looked up now: writes swap the list
 
     async def _forget_settled(self) -> None:
         """Drop the settled changes from the outbox (call holding the deliver lock)."""
