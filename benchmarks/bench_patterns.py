@@ -19,6 +19,16 @@ that a noisy machine slows them alike):
 * ``PatternIndex.match`` with 10 and with 1,000 patterns
   ``{"key": ["k<i>"]}``; target: 1,000 within 3x of 10. For scale, the row
   "1,000 patterns, one by one" evaluates every pattern in a loop.
+
+``--routing`` (or ``routing()``) measures what filtered subscriptions cost
+a publish, the way a user pays it: ``await bus.publish(event)`` on a bus with
+one unfiltered subscription plus 0, 1, 10, 100 or 1,000 filtered ones that
+the event does not match, for each kind of filter (exact value, prefix,
+suffix, equals-ignore-case, wildcard with a literal start, and a plain
+callable). It reports the median microseconds per publish over rounds that
+interleave every configuration. Targets: one filtered subscription adds at
+most 0.5 us; 1,000 cost at most 3x 10 (callables are evaluated one by one,
+so they are shown for scale, without a target).
 """
 
 from __future__ import annotations
@@ -176,6 +186,102 @@ def bench_index(loops: int, repeats: int) -> list[dict[str, Any]]:
     ]
 
 
+# --------------------------------------------------------------------------- routing
+
+ROUTING_COUNTS = (0, 1, 10, 100, 1000)
+
+
+def _filter(kind: str, i: int) -> Any:
+    """The where= of filtered subscription *i* of *kind*; none matches the published event."""
+    if kind == "exact":
+        return {"key": [f"k{i}"]}
+    if kind == "prefix":
+        return {"key": [{"prefix": f"k{i}/"}]}
+    if kind == "suffix":
+        return {"key": [{"suffix": f".{i}.png"}]}
+    if kind == "equals-ignore-case":
+        return {"key": [{"equals-ignore-case": f"K{i}"}]}
+    if kind == "wildcard":
+        return {"key": [{"wildcard": f"k{i}/*.png"}]}
+    key = f"k{i}"
+    return lambda event: event.key == key
+
+
+ROUTING_KINDS = ("exact", "prefix", "suffix", "equals-ignore-case", "wildcard", "callable")
+
+
+async def _routing_rounds(loops: int, rounds: int) -> dict[tuple[str, int], list[float]]:
+    import contextlib
+
+    from eventbus import Bus
+
+    async def handle(event: ObjectCreated) -> None:
+        return None
+
+    event = ObjectCreated("photos", "other/a.jpg", 1, "etag")
+    samples: dict[tuple[str, int], list[float]] = {}
+    async with contextlib.AsyncExitStack() as stack:
+        buses = {}
+        for kind in ROUTING_KINDS:
+            for n in ROUTING_COUNTS:
+                if kind != ROUTING_KINDS[0] and n == 0:
+                    continue  # one baseline for all kinds
+                bus = await stack.enter_async_context(Bus())
+                bus.subscribe(ObjectCreated, handle, name="all", queue_size=loops + 1)
+                for i in range(n):
+                    bus.subscribe(ObjectCreated, handle, where=_filter(kind, i), name=f"f{i}")
+                receipt = await bus.publish(event)
+                _check(receipt.subscriptions == ("all",), f"{kind} x {n} routes to 'all' only")
+                await bus.drain()
+                buses[kind, n] = bus
+                samples[kind, n] = []
+        for _ in range(rounds):
+            for config, bus in buses.items():
+                publish = bus.publish
+                start = perf_counter()
+                for _ in range(loops):
+                    await publish(event)
+                samples[config].append((perf_counter() - start) / loops * 1e6)
+                await bus.drain()
+    return samples
+
+
+def routing(*, quick: bool = False) -> list[dict[str, Any]]:
+    """Microseconds per publish by kind and number of filtered subscriptions (medians)."""
+    import statistics
+
+    import anyio
+
+    loops, rounds = (200, 5) if quick else (2_000, 21)
+    samples = anyio.run(_routing_rounds, loops, rounds)
+    baseline = statistics.median(samples[ROUTING_KINDS[0], 0])
+    rows = []
+    for kind in ROUTING_KINDS:
+        medians = {n: statistics.median(samples[kind, n]) for n in ROUTING_COUNTS if n}
+        medians[0] = baseline
+        one_added = medians[1] - baseline
+        scaling = medians[1000] / medians[10]
+        row: dict[str, Any] = {"kind": kind}
+        row.update({str(n): round(medians[n], 2) for n in ROUTING_COUNTS})
+        row["one_adds_us"] = round(one_added, 2)
+        row["1000_over_10"] = round(scaling, 2)
+        row["ok"] = None if kind == "callable" else (one_added <= 0.5 and scaling <= 3.0)
+        rows.append(row)
+    return rows
+
+
+def format_routing(rows: list[dict[str, Any]]) -> str:
+    """The routing rows as a Markdown table."""
+    head = ["filter", *(f"{n:,}" for n in ROUTING_COUNTS), "one adds", "1,000 / 10", "ok"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        ok = "" if row["ok"] is None else ("yes" if row["ok"] else "NO")
+        cells = [row["kind"], *(f"{row[str(n)]:.2f}" for n in ROUTING_COUNTS)]
+        cells += [f"{row['one_adds_us']:+.2f}", f"{row['1000_over_10']:.2f}x", ok]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def run(*, quick: bool = False) -> list[dict[str, Any]]:
     """Measure everything; return one dict per row (case, ns_per_op, baseline, ratio, target, ok)."""
     loops, repeats = (2_000, 5) if quick else (4_000, 100)
@@ -212,7 +318,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke test)")
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
+    parser.add_argument(
+        "--routing",
+        action="store_true",
+        help="measure publish cost by number and kind of filtered subscriptions instead",
+    )
     args = parser.parse_args(argv)
+    if args.routing:
+        routing_rows = routing(quick=args.quick)
+        print(
+            f"Python {platform.python_version()} ({platform.python_implementation()}); "
+            "microseconds per 'await bus.publish(event)', median of interleaved rounds; "
+            "columns: filtered subscriptions the event does not match (plus one unfiltered)\n"
+        )
+        print(format_routing(routing_rows))
+        if args.json:
+            args.json.write_text(json.dumps(routing_rows, indent=2) + "\n")
+        return 0 if all(r["ok"] is not False for r in routing_rows) else 1
     rows = run(quick=args.quick)
     print(
         f"Python {platform.python_version()} ({platform.python_implementation()}) on {platform.machine()}"

@@ -28,7 +28,7 @@ match; each is then evaluated in full.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any, Final, Generic, TypeVar, final
 
 from ._pattern import Anchor, Pattern, anchor, leaf_values
@@ -62,19 +62,21 @@ _STRING_KINDS: Final = (
 )
 
 
+_Finder = Callable[[str, list[_Bucket]], None]
+
+
 @final
 class _Table:
     """The entries anchored at one field: a hash table per kind of index key."""
 
-    __slots__ = ("exact", "lengths", "strings", "tables")
+    __slots__ = ("exact", "finders", "tables")
 
     def __init__(self) -> None:
         self.exact: dict[object, _Bucket] = {}
         # kind -> key -> entries, for the string kinds
         self.tables: dict[str, dict[str, _Bucket]] = {kind: {} for kind in _STRING_KINDS}
-        # kind -> the distinct key lengths, ascending (the affix kinds are looked up by length)
-        self.lengths: dict[str, tuple[int, ...]] = dict.fromkeys(_STRING_KINDS, ())
-        self.strings = False  # whether any string kind holds a key
+        # the lookups of the string kinds that hold keys: what a string leaf runs
+        self.finders: tuple[_Finder, ...] = ()
 
     def add(self, kind: str, key: object, entry: _Entry[Any]) -> None:
         table: dict[Any, _Bucket] = self.exact if kind == "exact" else self.tables[kind]
@@ -92,58 +94,98 @@ class _Table:
 
     def _changed(self, kind: str) -> None:
         if kind != "exact":
-            self.lengths[kind] = tuple(sorted({len(k) for k in self.tables[kind]}))
-            self.strings = any(self.tables.values())
+            self.finders = tuple(
+                _FINDERS[kind](table, tuple(sorted({len(k) for k in table})))
+                for kind, table in self.tables.items()
+                if table
+            )
 
     def __bool__(self) -> bool:
-        return bool(self.exact) or self.strings
+        return bool(self.exact) or bool(self.finders)
 
-    def find(self, text: str, found: list[_Bucket]) -> None:
-        """Append the buckets of every string key that *text* passes."""
+
+def _find_prefix(table: dict[str, _Bucket], lengths: tuple[int, ...]) -> _Finder:
+    def find(text: str, found: list[_Bucket]) -> None:
         n = len(text)
-        tables, lengths = self.tables, self.lengths
-        table = tables["prefix"]
-        for k in lengths["prefix"]:
+        for k in lengths:
             if k > n:
                 break
             bucket = table.get(text[:k])
             if bucket is not None:
                 found.append(bucket)
-        table = tables["suffix"]
-        for k in lengths["suffix"]:
+
+    return find
+
+
+def _find_suffix(table: dict[str, _Bucket], lengths: tuple[int, ...]) -> _Finder:
+    def find(text: str, found: list[_Bucket]) -> None:
+        n = len(text)
+        for k in lengths:
             if k > n:
                 break
             bucket = table.get(text[n - k :])
             if bucket is not None:
                 found.append(bucket)
-        # Casefolding never shortens a string: a text longer than every folded key
-        # cannot equal one, and only its first (last) k characters can fold into
-        # a folded prefix (suffix) of k characters.
-        table = tables["equals-ignore-case"]
-        if table and n <= lengths["equals-ignore-case"][-1]:
+
+    return find
+
+
+# Casefolding never shortens a string: a text longer than every folded key cannot
+# equal one, and only its first (last) k characters can fold into a folded prefix
+# (suffix) of k characters.
+
+
+def _find_folded(table: dict[str, _Bucket], lengths: tuple[int, ...]) -> _Finder:
+    longest = lengths[-1]
+
+    def find(text: str, found: list[_Bucket]) -> None:
+        if len(text) <= longest:
             bucket = table.get(text.casefold())
             if bucket is not None:
                 found.append(bucket)
-        table = tables["prefix-ignore-case"]
-        if table:
-            ks = lengths["prefix-ignore-case"]
-            folded = text[: ks[-1]].casefold()
-            for k in ks:
-                if k > len(folded):
-                    break
-                bucket = table.get(folded[:k])
-                if bucket is not None:
-                    found.append(bucket)
-        table = tables["suffix-ignore-case"]
-        if table:
-            ks = lengths["suffix-ignore-case"]
-            folded = text[max(0, n - ks[-1]) :].casefold()
-            for k in ks:
-                if k > len(folded):
-                    break
-                bucket = table.get(folded[len(folded) - k :])
-                if bucket is not None:
-                    found.append(bucket)
+
+    return find
+
+
+def _find_folded_prefix(table: dict[str, _Bucket], lengths: tuple[int, ...]) -> _Finder:
+    longest = lengths[-1]
+
+    def find(text: str, found: list[_Bucket]) -> None:
+        folded = text[:longest].casefold()
+        n = len(folded)
+        for k in lengths:
+            if k > n:
+                break
+            bucket = table.get(folded[:k])
+            if bucket is not None:
+                found.append(bucket)
+
+    return find
+
+
+def _find_folded_suffix(table: dict[str, _Bucket], lengths: tuple[int, ...]) -> _Finder:
+    longest = lengths[-1]
+
+    def find(text: str, found: list[_Bucket]) -> None:
+        folded = text[max(0, len(text) - longest) :].casefold()
+        n = len(folded)
+        for k in lengths:
+            if k > n:
+                break
+            bucket = table.get(folded[n - k :])
+            if bucket is not None:
+                found.append(bucket)
+
+    return find
+
+
+_FINDERS: Final[dict[str, Callable[[dict[str, _Bucket], tuple[int, ...]], _Finder]]] = {
+    "prefix": _find_prefix,
+    "suffix": _find_suffix,
+    "equals-ignore-case": _find_folded,
+    "prefix-ignore-case": _find_folded_prefix,
+    "suffix-ignore-case": _find_folded_suffix,
+}
 
 
 @final
@@ -267,13 +309,14 @@ class PatternIndex(Generic[K]):
             return [entry.key for entry in direct if entry.pattern.matches(value)]
         found: list[_Bucket] = []
         for path, table in self._tables.items():
-            exact, strings = table.exact, table.strings
+            exact, finders = table.exact, table.finders
             for leaf in leaf_values(value, path):
                 bucket = exact.get(leaf)
                 if bucket is not None:
                     found.append(bucket)
-                if strings and type(leaf) is str:
-                    table.find(leaf, found)
+                if finders and type(leaf) is str:
+                    for find in finders:
+                        find(leaf, found)
         if self._unindexed:
             found.append(self._unindexed)
         if not found:
