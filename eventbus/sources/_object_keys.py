@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from pathlib import Path
 from typing import Final
 
@@ -17,7 +16,6 @@ __all__ = [
     "is_temp_name",
     "key_for_path",
     "path_for_key",
-    "prepare_parent",
 ]
 
 #: The folder, directly under a disk store's root, that holds sidecars and old versions.
@@ -103,48 +101,6 @@ def path_for_key(root: Path, key: str) -> Path:
     path = root.joinpath(*key.split("/"))
     if os.path.commonpath([root, path]) != str(root):
         raise InvalidObjectKey(f"key {key!r:.80} would leave the store's root directory")
-    return path
-
-
-def prepare_parent(root: Path, key: str) -> Path:
-    """Create the folders *key* needs under *root*, refusing symlinks and files in the way.
-
-    Returns:
-        The path the object will have.
-
-    Raises:
-        InvalidObjectKey: a folder on the way is a symlink (it could lead
-            outside the root) or an existing object; nothing is created then.
-    """
-    path = path_for_key(root, key)
-    current = root
-    for part in key.split("/")[:-1]:
-        current = current / part
-        try:
-            info = os.lstat(current)
-        except FileNotFoundError:
-            os.mkdir(current)
-            continue
-        if stat.S_ISLNK(info.st_mode):
-            raise InvalidObjectKey(
-                f"key {key!r:.80}: {current.relative_to(root)} is a symbolic link; the disk "
-                "store follows no links, so that every write stays under its root"
-            )
-        if not stat.S_ISDIR(info.st_mode):
-            raise InvalidObjectKey(
-                f"key {key!r:.80}: {current.relative_to(root)} is an object, so it cannot "
-                "also be a folder on disk; the disk backend maps '/' to folders"
-            )
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        return path
-    if stat.S_ISDIR(info.st_mode):
-        raise InvalidObjectKey(
-            f"key {key!r:.80} is a folder of other objects on disk, so it cannot also be an object"
-        )
-    if stat.S_ISLNK(info.st_mode):
-        raise InvalidObjectKey(f"key {key!r:.80} is a symbolic link on disk; remove it first")
     return path
 
 
