@@ -220,6 +220,11 @@ class Bus(BusPublishing, BusBroker, BusRedrive, BusSchedules):
                 f"Bus(metering=...) takes a Metering(granularity_ms=...), got {type(metering).__name__}"
             )
         self._metering = metering
+        if not isinstance(hooks, Iterable):
+            raise TypeError(
+                f"Bus(hooks=...) takes a list of hooks, got {type(hooks).__name__}; "
+                "wrap a single hook in a list: Bus(hooks=[hook])"
+            )
         installed = list(hooks)
         for hook in installed:
             check_hook(hook, "Bus(hooks=[...])")

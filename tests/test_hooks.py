@@ -333,3 +333,9 @@ def test_hooks_run_on_every_backend(backend: str) -> None:
     anyio.run(main, backend=backend)
     assert names(rec) == ["publish", "start", "end", "retry", "start", "end"]
     assert [c[3] for c in rec.calls if c[0] == "end"] == ["error", "success"]
+
+
+def test_a_single_hook_must_be_wrapped_in_a_list() -> None:
+    """Bus(hooks=hook) says to pass a list."""
+    with pytest.raises(TypeError, match=r"hooks=\[hook\]"):
+        Bus(hooks=Recorder())  # type: ignore[arg-type]
