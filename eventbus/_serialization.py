@@ -534,6 +534,28 @@ def _encoder(hint: Any) -> Encoder:
     return _encode_dynamic
 
 
+def _literal_decoder(allowed: tuple[Any, ...]) -> Decoder:
+    """Accept exactly the declared literal values (by type too: ``1`` is not ``True``)."""
+    keys = {(type(a), a) for a in allowed}
+    shown = ", ".join(
+        json.dumps(a) if isinstance(a, str | int | bool) else repr(a) for a in allowed
+    )
+
+    def decode_literal(v: Any, p: str) -> Any:
+        try:
+            ok = (type(v), v) in keys
+        except TypeError:  # an unhashable value (a list, an object) is never a literal
+            ok = False
+        if not ok:
+            got = json.dumps(v[:40]) if isinstance(v, str) else type(v).__name__
+            raise SerializationError(
+                f"{p}: expected one of {shown}, got {got}; send one of the declared values"
+            )
+        return v
+
+    return decode_literal
+
+
 def _decoder(hint: Any) -> Decoder:
     hint = _strip(hint)
     origin = typing.get_origin(hint)
@@ -553,7 +575,7 @@ def _decoder(hint: Any) -> Decoder:
     if hint is Decimal:
         return _decode_decimal
     if origin is typing.Literal:
-        return lambda v, p: v
+        return _literal_decoder(args)
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         enum_cls = hint
         return lambda v, p: _wrap(lambda: enum_cls(v), p)
