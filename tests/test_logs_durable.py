@@ -230,3 +230,16 @@ async def test_the_partition_count_must_match_the_file(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="has 2 partition\\(s\\); open it with"):
             Log(bus, "orders", partitions=3, path=path)
         Log(bus, "clicks", partitions=3, path=path)  # another log in the same file
+
+
+def test_a_log_on_a_bus_that_never_starts_leaves_no_open_file(tmp_path: Path) -> None:
+    """A durable log whose bus is never started closes its file when collected (no ResourceWarning)."""
+    import gc
+    import warnings
+
+    bus = Bus()
+    Log(bus, "orders", path=tmp_path / "log.db")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        del bus
+        gc.collect()

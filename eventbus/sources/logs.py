@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from functools import partial
@@ -110,6 +111,7 @@ class Log:
     """
 
     __slots__ = (
+        "__weakref__",  # weakref.finalize closes the file of a log whose bus never ran
         "_bus",
         "_closed",
         "_consumers",
@@ -166,6 +168,9 @@ class Log:
             store = SqliteLogStore(self._path, name, self._partitions, self._record)
         self._last = store.open()
         self._store = store
+        # The bus closes the file when it stops; a bus that never starts never
+        # stops, so the file is also closed when the log is collected.
+        weakref.finalize(self, store.close)
         self._limiter = anyio.CapacityLimiter(1) if store.threaded else None
         self._write_lock = anyio.Lock()
         self._consumers: dict[str, Consumer] = {}
