@@ -111,19 +111,26 @@ def check_limits(spec: Mapping[object, object], limits: PatternLimits) -> None:
         if isinstance(value, Mapping):
             if depth > max_depth:
                 raise _too_deep(max_depth, path)
-            size += 1 + max(len(value), 1)  # the braces, the commas and colons
+            size += 1 + max(len(value), 1)  # the braces and the commas
+            if size > max_size:
+                raise _too_large(max_size, path)
             for key, item in value.items():
                 if isinstance(key, str):
                     # "a.b.c" is three levels: the compiler expands it into nested objects.
-                    size += len(key) + 2
-                    stack.append((item, depth + 1 + key.count("."), _join(path, key)))
+                    size += len(key) + 3  # the quotes and the colon
+                    here, below = _join(path, key), depth + 1 + key.count(".")
                 else:
-                    size += 1
-                    stack.append((item, depth + 1, path))
+                    size += 2
+                    here, below = path, depth + 1
+                if size > max_size:
+                    raise _too_large(max_size, here)
+                stack.append((item, below, here))
         elif isinstance(value, (list, tuple)):
             if depth > max_depth:
                 raise _too_deep(max_depth, path)
             size += 1 + max(len(value), 1)
+            if size > max_size:
+                raise _too_large(max_size, path)
             alternatives += len(value)
             if alternatives > max_alternatives:
                 raise PatternError(
@@ -133,19 +140,24 @@ def check_limits(spec: Mapping[object, object], limits: PatternLimits) -> None:
                     path=path,
                 )
             stack.extend((item, depth + 1, f"{path}[{i}]") for i, item in enumerate(value))
-        elif isinstance(value, str):
-            size += len(value) + 2
-        elif isinstance(value, int) and not isinstance(value, bool):
-            size += max(1, value.bit_length() * 3 // 10)  # about its decimal digits
         else:
-            size += _ATOM_SIZES.get(type(value), 8)
-        if size > max_size:
-            raise PatternError(
-                f"the pattern is more than {max_size:,} characters long as JSON "
-                f"(PatternLimits.max_size; it reached the limit here); split it into several "
-                "subscriptions, or pass Pattern(spec, limits=PatternLimits(max_size=...))",
-                path=path,
-            )
+            if isinstance(value, str):
+                size += len(value) + 2
+            elif isinstance(value, int) and not isinstance(value, bool):
+                size += max(1, value.bit_length() * 3 // 10)  # about its decimal digits
+            else:
+                size += _ATOM_SIZES.get(type(value), 8)
+            if size > max_size:
+                raise _too_large(max_size, path)
+
+
+def _too_large(max_size: int, path: str) -> PatternError:
+    return PatternError(
+        f"the pattern is more than {max_size:,} characters long as JSON "
+        "(PatternLimits.max_size; it reached the limit here); split it into several "
+        "subscriptions, or pass Pattern(spec, limits=PatternLimits(max_size=...))",
+        path=path,
+    )
 
 
 def _too_deep(max_depth: int, path: str) -> PatternError:
