@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -86,8 +86,8 @@ def test_remove_unknown_key() -> None:
         index.remove("x")
 
 
-def test_patterns_without_exact_values_are_always_evaluated() -> None:
-    """Patterns with no exact-value field fall back to full evaluation."""
+def test_patterns_without_an_indexable_field_are_always_evaluated() -> None:
+    """Patterns with no field of indexable alternatives fall back to full evaluation."""
     index: PatternIndex[str] = PatternIndex()
     index.add("exact", {"a": ["1"]})
     index.add("prefix", {"a": [{"prefix": "1"}]})
@@ -95,6 +95,70 @@ def test_patterns_without_exact_values_are_always_evaluated() -> None:
     index.add("absent", {"c": [{"exists": False}]})
     assert index.match({"a": "1"}) == ["exact", "prefix", "or", "absent"]
     assert index.match({"b": "2", "c": 3}) == ["or"]
+
+
+INDEXED_KINDS: dict[str, tuple[Callable[[int], dict[str, Any]], str]] = {
+    "prefix": (lambda i: {"key": [{"prefix": f"k{i}/"}]}, "k500/a.png"),
+    "suffix": (lambda i: {"key": [{"suffix": f".{i}.png"}]}, "a.500.png"),
+    "equals-ignore-case": (lambda i: {"key": [{"equals-ignore-case": f"K{i}"}]}, "k500"),
+    "prefix ignoring case": (
+        lambda i: {"key": [{"prefix": {"equals-ignore-case": f"K{i}/"}}]},
+        "k500/a.png",
+    ),
+    "suffix ignoring case": (
+        lambda i: {"key": [{"suffix": {"equals-ignore-case": f".{i}.PNG"}}]},
+        "a.500.png",
+    ),
+    "wildcard with a literal start": (
+        lambda i: {"key": [{"wildcard": f"k{i}/*.png"}]},
+        "k500/a.png",
+    ),
+    "wildcard with a literal end": (lambda i: {"key": [{"wildcard": f"*/{i}.png"}]}, "a/500.png"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(INDEXED_KINDS))
+def test_string_operators_are_looked_up_not_evaluated(kind: str) -> None:
+    """With 1,000 patterns of an indexed kind, a match evaluates about one of them."""
+    make, value = INDEXED_KINDS[kind]
+    index: PatternIndex[int] = PatternIndex()
+    for i in range(1000):
+        index.add(i, make(i))
+    assert "1000 indexed" in repr(index)
+    document = CountingDocument({"key": value})
+    assert index.match(document) == [500]
+    assert document.reads <= 3
+
+
+def test_an_empty_prefix_finds_every_string() -> None:
+    """{"prefix": ""} and {"suffix": ""} are found for any string, and never for a number."""
+    index: PatternIndex[str] = PatternIndex()
+    for name, spec in [("p", {"prefix": ""}), ("s", {"suffix": ""}), ("x", {"prefix": "x"})]:
+        index.add(name, {"key": [spec]})
+    assert index.match({"key": "abc"}) == ["p", "s"]
+    assert index.match({"key": ""}) == ["p", "s"]
+    assert index.match({"key": 5}) == []
+
+
+def test_case_folding_that_changes_length_is_found() -> None:
+    """ "ß" folds to "ss": keys folded longer or shorter than the value are still found."""
+    index: PatternIndex[str] = PatternIndex()
+    index.add("eq", {"key": [{"equals-ignore-case": "STRASSE"}]})
+    index.add("prefix", {"key": [{"prefix": {"equals-ignore-case": "ss"}}]})
+    index.add("suffix", {"key": [{"suffix": {"equals-ignore-case": "SSE"}}]})
+    index.add("other", {"key": ["nothing"]})
+    assert index.match({"key": "straße"}) == ["eq", "suffix"]
+    assert index.match({"key": "ßx"}) == ["prefix"]
+
+
+def test_exact_fields_are_preferred_as_anchors() -> None:
+    """A pattern with an exact field and a prefix field is filed under the exact one."""
+    index: PatternIndex[str] = PatternIndex()
+    index.add("both", {"key": [{"prefix": "k"}], "bucket": ["photos"]})
+    index.add("other", {"bucket": ["docs"]})
+    index.add("third", {"bucket": ["x"]})
+    entry = index._entries["both"]
+    assert entry.anchor == (("bucket",), frozenset({("exact", "photos")}))
 
 
 def test_numbers_are_indexed_by_value() -> None:
@@ -237,6 +301,24 @@ def test_index_equals_evaluating_every_pattern(
 array_docs = st.fixed_dictionaries(
     {key: st.lists(doc_scalars, min_size=1, max_size=4) for key in ("a", "b", "c")}
 )
+
+
+string_leaves = st.lists(string_operators, min_size=1, max_size=3)
+string_patterns = st.dictionaries(KEYS, string_leaves, min_size=1, max_size=2)
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(string_patterns, min_size=3, max_size=30), st.lists(flat_docs, min_size=1, max_size=5)
+)
+def test_index_equivalence_with_string_operators(
+    specs: list[dict[str, Any]], documents: list[dict[str, Any]]
+) -> None:
+    """Patterns filed under prefixes, suffixes, folded values and wildcards are found exactly."""
+    index: PatternIndex[int] = PatternIndex()
+    compiled = [index.add(i, spec) for i, spec in enumerate(specs)]
+    for document in documents:
+        assert index.match(document) == [i for i, p in enumerate(compiled) if p.matches(document)]
 
 
 @given(
