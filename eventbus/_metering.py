@@ -62,6 +62,12 @@ def check_memory_mb(value: object, where: str = "subscribe(memory_mb=...)") -> i
     return value
 
 
+_MAX_NUMBER_CHARS = 100
+"""The longest numeric string a price or amount may be written in."""
+_MAX_EXPONENT = 30
+"""Prices and amounts stay below 1e31: far beyond any bill, well inside exact Decimal arithmetic."""
+
+
 def _to_decimal(value: object, name: str) -> Decimal:
     """An exact Decimal for a price or amount: floats by their shortest repr (0.2 -> 0.2)."""
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
@@ -69,12 +75,22 @@ def _to_decimal(value: object, name: str) -> Decimal:
             f"{name} must be a number (int, float, Decimal or numeric string), "
             f"got {type(value).__name__}"
         )
+    if isinstance(value, str) and len(value) > _MAX_NUMBER_CHARS:
+        raise MeteringError(
+            f"{name} must be a number of at most {_MAX_NUMBER_CHARS} characters, "
+            f"got {len(value)} characters"
+        )
     try:
         number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
     except (InvalidOperation, ValueError):
         raise MeteringError(f"{name} must be a number, got {value!r:.40}") from None
     if not number.is_finite() or number < 0:
         raise MeteringError(f"{name} must be a finite number >= 0, got {value!r:.40}")
+    if number.adjusted() > _MAX_EXPONENT:
+        raise MeteringError(
+            f"{name} must be below 1e{_MAX_EXPONENT + 1} (larger amounts overflow "
+            f"exact arithmetic), got {value!r:.40}"
+        )
     return number
 
 
