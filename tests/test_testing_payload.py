@@ -132,3 +132,15 @@ def test_an_example_of_another_class_is_refused() -> None:
         TypeError, match="example WeeklyReport, but the events asked about are DailyReport"
     ):
         capture(Bus(), DailyReport, where=WeeklyReport("2024-03-01", 1))
+
+
+def test_a_failed_payload_assertion_lists_the_differing_fields() -> None:
+    """The plugin explains ``payload(got) == Event(...)`` by the fields that differ."""
+    from eventbus.testing._plugin import pytest_assertrepr_compare
+
+    lines = pytest_assertrepr_compare(
+        "==", payload(DailyReport("2024-03-01", 1)), DailyReport("2024-03-01", 7)
+    )
+    assert lines is not None
+    assert lines[1:] == ["payloads differ (left != right):", "count: 1 != 7"]
+    assert pytest_assertrepr_compare("==", 1, 2) is None

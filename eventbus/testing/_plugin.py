@@ -95,6 +95,19 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> object | None:
     pytest.fail(_not_run_message(pyfuncitem), pytrace=False)
 
 
+def pytest_assertrepr_compare(op: str, left: object, right: object) -> list[str] | None:
+    """Explain a failed ``payload(got) == Event(...)`` field by field, without the envelope."""
+    if op != "==":
+        return None
+    for mine, other in ((left, right), (right, left)):
+        kind = type(mine)
+        if kind.__name__ == "Payload" and kind.__module__ == "eventbus.testing._payload":
+            differences: list[str] = mine.differences(other)  # type: ignore[attr-defined]
+            if differences:
+                return [f"{left!r} == {right!r}", "payloads differ (left != right):", *differences]
+    return None
+
+
 def _uses_eventbus(item: pytest.Function) -> bool:
     """Whether *item* asks for an eventbus fixture or its module uses eventbus."""
     if {"bus", "fake_clock", "eventbus_clock", "eventbus_options"} & set(item.fixturenames):
