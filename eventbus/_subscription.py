@@ -59,10 +59,10 @@ __all__ = ["Handler", "Subscription", "handling"]
 
 logger = logging.getLogger("eventbus")
 
-# Events a worker handles back to back before yielding to the loop: enough to
-# let a waiting publisher refill many slots per turn (the bare asyncio.Queue
-# worker never yields while it has items), few enough that no other task waits
-# long.
+# Events a worker handles back to back before yielding to the loop, so that no
+# other subscription starves: enough that a waiting publisher refills many
+# slots per turn (each turn costs it a wait), few enough that other tasks do
+# not wait long. The bare asyncio.Queue worker never yields while it has items.
 _YIELD_EVERY: Final = 256
 _refcount: Final = sys.getrefcount
 
@@ -283,7 +283,7 @@ class Subscription(SubscriptionBatches, SubscriptionOrdering):
         queued = self._counters.queued
         free = self.queue_size - queued - self._reserved
         if free < len(waiters) and free < self._handover and queued:
-            return
+            return  # more publishers than room: wait for a batch of room
         while free > 0 and waiters:
             waiter = waiters.popitem(last=False)[0]
             self._reserved += 1  # held for the woken publisher until it enqueues

@@ -269,7 +269,8 @@ async def test_busy_subscription_does_not_starve_others() -> None:
     async with Bus() as bus:
         bus.subscribe(Job, instant, name="busy", where=lambda job: job.key == "busy")
         bus.subscribe(Job, other, name="other", where=lambda job: job.key == "other")
-        for seq in range(200):
+        # More events than a worker handles before yielding (a few hundred).
+        for seq in range(1000):
             bus.publish_nowait(Job("busy", seq))
         bus.publish_nowait(Job("other"))
     assert progress.index("other") < len(progress) - 1
