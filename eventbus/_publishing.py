@@ -36,6 +36,8 @@ logger = logging.getLogger("eventbus")
 
 _DEPTH_MEMORY: Final = 65_536  # follow-up events whose chain depth we remember
 _RUNNING: Final = _State.RUNNING
+# Shared by every routing that no filter raised in: never appended to.
+_NONE_REJECTED: Final[list[Any]] = []
 _PUBLISH_WINDOW: Final = 256  # publish_many's publishes in flight on a broker at most
 
 
@@ -480,15 +482,18 @@ def _filter(
     plan: _Plan, event: Event
 ) -> tuple[list[Subscription], tuple[str, ...], list[tuple[Subscription, BaseException]]]:
     """The subscriptions of *plan* that *event* passes, their names, and the filters that raised."""
-    subs = list(plan.unfiltered)
-    if plan.index is not None:
-        subs.extend(plan.index.match(event))
-    rejected: list[tuple[Subscription, BaseException]] = []
+    index = plan.index
+    subs: list[Subscription] = index.match(event) if index is not None else []  # a new list
+    if plan.unfiltered:
+        subs[:0] = plan.unfiltered
+    rejected: list[tuple[Subscription, BaseException]] = _NONE_REJECTED
     for sub in plan.predicates:
         try:
-            if sub.contains(event):
+            if sub._matcher(event):  # type: ignore[misc]  # a predicate always has one
                 subs.append(sub)
         except Exception as exc:
+            if not rejected:
+                rejected = []
             rejected.append((sub, exc))
     names = tuple([s.name for s in subs])
     if rejected:
