@@ -21,7 +21,14 @@ import attrs
 
 from .._events import Event
 from .._exceptions import SerializationError
-from .._serialization import _ENVELOPE, _codec, to_cloudevent
+from .._serialization import (
+    _ENVELOPE,
+    _codec,
+    _parse_constant,
+    _parse_float,
+    _parse_int,
+    to_cloudevent,
+)
 from ._errors import HttpError
 
 __all__ = ["ProxyResponse", "build_event", "encode_json", "parse_json", "proxy_response"]
@@ -33,7 +40,14 @@ _BAD_VALUE: Final = re.compile(r"[\r\n\x00]")
 def parse_json(body: bytes, where: str = "body") -> Any:
     """Parse *body* as JSON, or raise a 400 saying where it broke."""
     try:
-        return json.loads(body)
+        return json.loads(
+            body,
+            parse_int=_parse_int,
+            parse_float=_parse_float,
+            parse_constant=_parse_constant,
+        )
+    except SerializationError as exc:  # a number past the CloudEvents codec's limits
+        raise HttpError(400, "InvalidJSON", f"the {where} is not acceptable JSON: {exc}") from None
     except json.JSONDecodeError as exc:
         raise HttpError(
             400,
