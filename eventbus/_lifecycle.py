@@ -171,6 +171,7 @@ class BusLifecycle:
         tg = self._tg
         if tg is None:  # pragma: no cover - __aenter__ failed
             return None
+        failure: BaseException | None = None  # raised while draining (e.g. cancelled)
         try:
             self._scheduler.stop()
             if exc_type is None:
@@ -195,6 +196,8 @@ class BusLifecycle:
                     raise
             else:
                 await self._shutdown()
+        except BaseException as error:  # the task group must still be exited, below
+            failure = error
         finally:
             self._state = _State.CLOSED
             tg.cancel_scope.cancel()
@@ -220,6 +223,8 @@ class BusLifecycle:
             if self.transport is not None:
                 with anyio.CancelScope(shield=True):
                     await self.transport.aclose()
+        if failure is not None:
+            raise failure
         return None
 
     async def _shutdown(self) -> None:

@@ -4,8 +4,11 @@ A worker imports a :class:`~eventbus.Bus` (or a zero-argument function
 returning one), starts it, runs its subscriptions until SIGTERM or SIGINT,
 then closes the bus -- which drains: every accepted event is handled or
 dead-lettered, within the bus's ``grace_period`` -- and exits with status
-0. A second signal stops at once (status 1); with a broker transport, the
-events not yet acknowledged are then delivered again to another worker.
+0. A second signal stops at once (status 1): running handlers are
+cancelled, and if the bus has not stopped 3 seconds later (a handler in a
+thread cannot be cancelled) the process exits anyway. With a broker
+transport, the events not yet acknowledged are then delivered again to
+another worker.
 
 Several workers with a broker transport (``eventbus.bridges``) share each
 subscription's work: run as many as the load needs::
@@ -56,6 +59,7 @@ logger = logging.getLogger("eventbus.worker")
 
 _HEALTH_REQUEST_LIMIT: Final = 8192  # bytes of request read at most
 _HEALTH_READ_TIMEOUT: Final = 5.0  # seconds a health client may take to send its request
+_FORCED_EXIT_AFTER: Final = 3.0  # seconds a forced stop may take before the process exits hard
 EXIT_OK: Final = 0
 EXIT_FORCED: Final = 1
 EXIT_USAGE: Final = 2
@@ -214,6 +218,7 @@ async def run_worker(
     subscriptions: Sequence[str] | None = None,
     health_port: int | None = None,
     ready: Callable[[], None] | None = None,
+    exit_process: bool = False,
 ) -> int:
     """Run *bus* until SIGTERM or SIGINT, then close it (draining); return the exit status.
 
@@ -225,6 +230,11 @@ async def run_worker(
         health_port: serve the liveness endpoint on ``127.0.0.1`` at this
             port (``0``: any free port; the startup line names it).
         ready: called once the bus runs and the startup line is logged.
+        exit_process: on a second signal, end the whole process with
+            status 1 (``os._exit``) once the bus has stopped, or after 3
+            seconds if it has not (handlers running in threads cannot be
+            cancelled, and would keep the process alive). The command does
+            this; leave it false when embedding the worker.
 
     Returns:
         ``0`` once the bus closed after draining; ``1`` when a second
@@ -262,7 +272,17 @@ async def run_worker(
                         )
                         forced = True
                         scope.cancel()
-                        return
+                        if not exit_process:
+                            return
+                        # Handlers running in threads cannot be cancelled: do not wait for them.
+                        await anyio.sleep(_FORCED_EXIT_AFTER)
+                        logger.error(
+                            "eventbus worker %d: still running %gs after the second signal "
+                            "(a handler in a thread?); exiting now",
+                            os.getpid(),
+                            _FORCED_EXIT_AFTER,
+                        )
+                        _exit_now(EXIT_FORCED)
 
             outer.start_soon(watch)
             where = ""
@@ -289,9 +309,20 @@ async def run_worker(
                     state = "draining"
             outer.cancel_scope.cancel()
     if forced:
+        if exit_process:
+            logger.warning("eventbus worker %d stopped without draining", os.getpid())
+            _exit_now(EXIT_FORCED)
         return EXIT_FORCED
     logger.info("eventbus worker %d stopped", os.getpid())
     return EXIT_OK
+
+
+def _exit_now(code: int) -> None:
+    """End the process at once: threads still running a handler are not waited for."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 # -- the command ------------------------------------------------------------------------------
@@ -342,6 +373,7 @@ def _command(args: argparse.Namespace) -> int:
             concurrency=args.concurrency,
             subscriptions=args.subscriptions,
             health_port=args.health_port,
+            exit_process=True,
         )
     )
     return code

@@ -194,3 +194,30 @@ def test_command_refuses_a_bad_concurrency(capsys: pytest.CaptureFixture[str]) -
         main(["worker", "app:bus", "--concurrency", "0"])
     assert exit_info.value.code == 2
     assert "int >= 1" in capsys.readouterr().err
+
+
+async def test_a_close_cancelled_while_draining_still_stops_the_bus() -> None:
+    """Cancelling `async with Bus()` while it drains (a forced stop) dead-letters and exits cleanly."""
+    import attrs
+
+    from eventbus import Event
+
+    @attrs.frozen
+    class Stuck(Event, type_name="tests.worker.Stuck"):
+        n: int
+
+    started = anyio.Event()
+
+    async def forever(event: Stuck) -> None:
+        started.set()
+        await anyio.sleep_forever()
+
+    bus = Bus()
+    bus.subscribe(Stuck, forever, name="stuck")
+    with anyio.move_on_after(0.2) as scope:  # the drain on close never ends by itself
+        async with bus:
+            await bus.publish(Stuck(1))
+            await started.wait()
+    assert scope.cancelled_caught
+    assert not bus.running
+    assert [letter.subscription for letter in bus.dead_letters] == ["stuck"]

@@ -336,3 +336,28 @@ async def test_ordered_subscription_keeps_key_order_across_workers_with_one_kill
     print(
         f"{kind} ordered: {EVENTS} events, {len(active)} processes took turns, {duplicates} duplicates"
     )
+
+
+@pytest.mark.integration
+async def test_a_second_signal_stops_without_waiting(
+    broker: tuple[str, str], app: Path, tmp_path: Path
+) -> None:
+    """A second SIGTERM while draining stops the worker at once, with status 1."""
+    kind, url = broker
+    stream = f"EBWORKER_{os.urandom(4).hex()}"
+    out = tmp_path / "out.txt"
+    env = {"EB_TRANSPORT": kind, "EB_URL": url, "EB_STREAM": stream, "EB_OUT": str(out)}
+    async with (
+        BROKERS[kind](url, stream) as transport,
+        run_worker("app:make", cwd=app, env={**env, "EB_DELAY": "30"}) as worker,
+        Bus(transport=transport) as bus,
+    ):
+        await worker.wait_for("started")
+        await bus.publish(Job(1))
+        await wait_for_line(out, "start 1")
+        worker.signal(signal.SIGTERM)
+        await worker.wait_for("draining")
+        worker.signal(signal.SIGTERM)
+        assert await worker.wait() == 1
+        assert "stopping without waiting" in worker.log
+        assert lines(out) == ["start 1"]
