@@ -73,6 +73,10 @@ class Schedule(Protocol):
         ...
 
 
+_MAX_EXPRESSION_LENGTH = 256
+"""EventBridge's limit on a rule's ScheduleExpression (PutRule), in characters."""
+
+
 def parse_schedule(
     expression: str, timezone: str = "UTC", *, allow_seconds: bool = False
 ) -> Schedule:
@@ -117,6 +121,11 @@ def parse_schedule(
         raise TypeError(
             f"a schedule expression must be a str such as 'rate(5 minutes)', "
             f"got {type(expression).__name__}"
+        )
+    if len(expression) > _MAX_EXPRESSION_LENGTH:
+        raise ScheduleError(
+            f"{expression[:40]!r}... is {len(expression):,} characters long; EventBridge "
+            f"accepts schedule expressions of at most {_MAX_EXPRESSION_LENGTH} characters"
         )
     text = expression.strip()
     if text != expression:
