@@ -218,8 +218,9 @@ class PatternIndex(Generic[K]):
         self._tables: dict[tuple[str, ...], _Table] = {}
         # entries without an anchor, evaluated for every document, in insertion order
         self._unindexed: tuple[_Entry[K], ...] = ()
-        # every entry, in insertion order, while there are few enough to evaluate them all
-        self._direct: tuple[_Entry[K], ...] | None = ()
+        # every pattern and key, in insertion order, while there are few enough to
+        # evaluate them all (cheaper than looking anything up)
+        self._direct: tuple[tuple[Pattern, K], ...] | None = ()
         self._seq = 0
 
     def __len__(self) -> int:
@@ -288,8 +289,8 @@ class PatternIndex(Generic[K]):
         if not table:
             del self._tables[path]
 
-    def _all(self) -> tuple[_Entry[K], ...]:
-        return tuple(sorted(self._entries.values(), key=_seq))
+    def _all(self) -> tuple[tuple[Pattern, K], ...]:
+        return tuple((e.pattern, e.key) for e in sorted(self._entries.values(), key=_seq))
 
     def match(self, value: object) -> list[K]:
         """The keys of every pattern matching *value*, in the order they were added.
@@ -306,7 +307,11 @@ class PatternIndex(Generic[K]):
         """
         direct = self._direct
         if direct is not None:
-            return [entry.key for entry in direct if entry.pattern.matches(value)]
+            keys: list[K] = []
+            for pattern, key in direct:
+                if pattern.matches(value):
+                    keys.append(key)
+            return keys
         found: list[_Bucket] = []
         for path, table in self._tables.items():
             exact, finders = table.exact, table.finders
