@@ -63,3 +63,33 @@ _MOTO: list[tuple[dict[str, Any], dict[str, Any], bool]] = [
 def test_moto_cases(pattern: dict[str, Any], event: dict[str, Any], expected: bool) -> None:
     """Pattern(spec).matches(event) agrees with moto's expectations."""
     assert Pattern(pattern).matches(event) is expected
+
+
+# The anything-but forms EventBridge added in 2024, from LocalStack's templates run
+# against AWS (tests/data/patterns/SOURCES.md pins each file by commit).
+_ANYTHING_BUT: list[list[Any]] = json.loads(
+    (
+        Path(__file__).parent.parent / "data" / "patterns" / "eventbridge_anything_but.json"
+    ).read_text()
+)["cases"]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "event", "outcome"),
+    [pytest.param(p, e, o, id=name) for name, _commit, p, e, o in _ANYTHING_BUT],
+)
+def test_recorded_anything_but_outcome(pattern: Any, event: dict[str, Any], outcome: str) -> None:
+    """The newer anything-but forms match, and do not match, as AWS recorded."""
+    assert Pattern(pattern).matches(event) is (outcome == "match")
+
+
+def test_anything_but_vectors_cover_each_new_form_both_ways() -> None:
+    """Each new form has a recorded match and a recorded non-match."""
+    forms = {"prefix", "suffix", "wildcard", "equals-ignore-case"}
+    seen = {
+        (form, o)
+        for _name, _commit, p, _e, o in _ANYTHING_BUT
+        for form in forms
+        if f'"{form}"' in json.dumps(p)
+    }
+    assert seen == {(form, o) for form in forms for o in ("match", "nomatch")}
