@@ -22,14 +22,15 @@ closures for arrays, nested objects and unusual values. Operands never appear
 in the generated source; they are bound as constants, and field names appear
 only when they are the Python identifiers of the class's own attrs fields.
 
-The pieces live in private modules, each importing only those before it:
-``_pattern_values`` (reading, classifying and canonicalising document
-values; rendering them in messages), ``_pattern_tree`` (the compiled tree and
-its explanations), ``_pattern_operators`` (one compiler per operator),
-``_pattern_compile`` (a spec into a tree), ``_pattern_complexity``
-(EventBridge's limit on wildcards), ``_pattern_codegen`` (the generated
-code) and ``_pattern_bind`` (the field checks of :meth:`Pattern.bind`). This module holds :class:`Pattern` itself and the two
-helpers :mod:`eventbus.patterns._index` relies on.
+The pieces live in private modules of this package, each importing only
+those before it: ``_values`` (reading, classifying and canonicalising
+document values; rendering them in messages), ``_tree`` (the compiled tree
+and its explanations), ``_operators`` (one compiler per operator),
+``_compile`` (a spec into a tree), ``_limits`` (how large a pattern may be,
+checked before compiling), ``_complexity`` (EventBridge's limit on
+wildcards), ``_codegen`` (the generated code) and ``_bind`` (the field
+checks of :meth:`Pattern.bind`). This module holds :class:`Pattern` itself
+and the two helpers :mod:`eventbus.patterns._index` relies on.
 """
 
 from __future__ import annotations
