@@ -114,6 +114,7 @@ def check_limits(spec: Mapping[object, object], limits: PatternLimits) -> None:
             size += 1 + max(len(value), 1)  # the braces and the commas
             if size > max_size:
                 raise _too_large(max_size, path)
+            children: list[tuple[object, int, str]] = []
             for key, item in value.items():
                 if isinstance(key, str):
                     # "a.b.c" is three levels: the compiler expands it into nested objects.
@@ -124,7 +125,8 @@ def check_limits(spec: Mapping[object, object], limits: PatternLimits) -> None:
                     here, below = path, depth + 1
                 if size > max_size:
                     raise _too_large(max_size, here)
-                stack.append((item, below, here))
+                children.append((item, below, here))
+            stack.extend(reversed(children))  # visited in order, first to last
         elif isinstance(value, (list, tuple)):
             if depth > max_depth:
                 raise _too_deep(max_depth, path)
@@ -139,7 +141,9 @@ def check_limits(spec: Mapping[object, object], limits: PatternLimits) -> None:
                     "pass Pattern(spec, limits=PatternLimits(max_alternatives=...))",
                     path=path,
                 )
-            stack.extend((item, depth + 1, f"{path}[{i}]") for i, item in enumerate(value))
+            stack.extend(
+                (value[i], depth + 1, f"{path}[{i}]") for i in range(len(value) - 1, -1, -1)
+            )
         else:
             if isinstance(value, str):
                 size += len(value) + 2

@@ -71,6 +71,12 @@ def test_one_character_more_is_refused() -> None:
         Pattern(spec)
 
 
+def test_the_path_is_where_the_limit_was_first_crossed() -> None:
+    """The pattern is read in order: the error names the first value past the limit."""
+    with pytest.raises(PatternError, match=r"^where\.a\[1\]: .*max_size"):
+        Pattern({"a": ["x", "y" * 3000, "z" * 3000], "b": ["w" * 3000]})
+
+
 def test_pattern_text_is_measured_as_written() -> None:
     """JSON text longer than the limit is refused before it is parsed."""
     with pytest.raises(PatternError, match=r"^where: the pattern is 5,000 characters long"):
