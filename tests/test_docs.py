@@ -41,4 +41,5 @@ def test_the_quickstart_test_command_is_the_one_ci_runs() -> None:
     )
     assert command in readme
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    assert 'pip" install -q -e \'.[test]\' && "$venv/bin/python" -m pytest' in ci
+    assert "\"$venv/bin/pip\" install -q -e '.[test]'" in ci
+    assert '"$venv/bin/python" -m pytest "$@"' in ci
