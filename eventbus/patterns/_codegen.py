@@ -52,6 +52,13 @@ def _fast_code(fast: tuple[Any, ...] | None, tag: str, ns: dict[str, object]) ->
             f"    if not v.{method}(c{tag}): return False",
             f"elif not n{tag}(v): return False",
         ]
+    if form == "str-test":
+        ns[f"t{tag}"] = fast[1]
+        return [
+            "if v.__class__ is _str:",
+            f"    if not t{tag}(v): return False",
+            f"elif not n{tag}(v): return False",
+        ]
     if form == "numeric":
         int_terms, float_terms = [], []
         float_ok = True

@@ -122,9 +122,10 @@ class _Leaf:
             if all(type(v) is str or type(v) is int for v in values):
                 return ("in", values)
             return None
-        if len(present) == 1:
+        if len(present) == 1 and present[0].fast is not None:
             return present[0].fast
-        return None
+        # A plain string is its own canonical leaf: the leaf's test decides it directly.
+        return ("str-test", self.test)
 
     def explain(self, value: object, path: str) -> str:
         if value is _MISSING:
