@@ -425,6 +425,11 @@ class MqttTransport:
                 await client.__aexit__(None, None, None)
             except (aiomqtt.MqttError, OSError) as exc:
                 logger.debug("disconnecting from the MQTT broker failed: %s", exc)
+        # A connection that was lost holds the reason in a future aiomqtt never reads:
+        # read it, so asyncio does not log "Future exception was never retrieved".
+        lost = getattr(client, "_disconnected", None)
+        if isinstance(lost, asyncio.Future) and lost.done() and not lost.cancelled():
+            lost.exception()
 
     # -- lifecycle -----------------------------------------------------------------------
 

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
+import shutil
+import signal
 import socket
+import subprocess
+import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import ExitStack, asynccontextmanager, contextmanager, suppress
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -391,3 +397,77 @@ async def test_a_kept_session_gets_its_unacknowledged_message_again(mqtt_url: st
     finally:
         await restarted.aclose()
     assert again == [event]
+
+
+@pytest.mark.integration
+async def test_a_subscription_reconnects_after_the_broker_restarts(
+    mqtt_url: str, tmp_path: Path
+) -> None:
+    """After its own mosquitto is killed and restarted, publishing and consuming resume."""
+    if shutil.which("mosquitto") is None:
+        unavailable("mosquitto is not installed")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = tmp_path / "mosquitto.conf"
+    config.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    back = anyio.Event()
+
+    class Watch(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "reconnected" in record.getMessage():
+                back.set()
+
+    watch = Watch()
+    mqtt_logger = logging.getLogger("eventbus.bridges.mqtt")
+    level = mqtt_logger.level
+    mqtt_logger.setLevel(logging.INFO)
+    mqtt_logger.addHandler(watch)
+    got: list[Event] = []
+    transport = MqttTransport(f"mqtt://127.0.0.1:{port}", topic_prefix="restart", publish_timeout=2)
+    try:
+        with ExitStack() as brokers:
+            server = brokers.enter_context(mosquitto(config, port))
+            async with Bus(transport=transport) as bus:
+                bus.subscribe(Ping, got.append, name="restart")
+                await bus.publish(Ping(1))
+                await bus.drain()
+                os.kill(server.pid, signal.SIGKILL)
+                server.wait(timeout=10)
+                with pytest.raises(TransportError):
+                    await bus.publish(Ping(2))
+                brokers.enter_context(mosquitto(config, port))  # stopped after the bus closed
+                with anyio.fail_after(20):
+                    await back.wait()
+                await bus.publish(Ping(3))
+                await bus.drain()
+                status = transport.status()
+    finally:
+        mqtt_logger.removeHandler(watch)
+        mqtt_logger.setLevel(level)
+    assert [e.n for e in got if isinstance(e, Ping)] == [1, 3]
+    assert status.connected is True
+    assert status.reconnects == 1
+
+
+@contextmanager
+def mosquitto(config: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a mosquitto of the test's own on *port*; SIGKILL it (by pid) at the end."""
+    process = subprocess.Popen(
+        ["mosquitto", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"mosquitto did not start on port {port}") from None
+                time.sleep(0.05)
+        yield process
+    finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
