@@ -136,9 +136,11 @@ class Pattern:
     #: *value* is an event (any attrs instance or dataclass: fields by
     #: attribute name) or a JSON-like mapping; nested attrs objects,
     #: dataclasses and mappings are followed; lists, tuples and sets are
-    #: arrays. Never raises for JSON-like documents; values that are not
-    #: JSON-like (bytes, other objects) only satisfy ``exists`` and
-    #: ``anything-but``.
+    #: arrays. Values that are not JSON-like (bytes, other objects) only
+    #: satisfy ``exists`` and ``anything-but``. Never raises for JSON-like
+    #: documents, except :class:`~eventbus.SerializationError` where the
+    #: pattern reads arrays nested more than
+    #: :data:`~eventbus.patterns.MAX_ARRAY_DEPTH` deep.
     matches: Callable[[object], bool]
     _spec: dict[str, Any]
     _body: _Body
@@ -237,6 +239,10 @@ class Pattern:
 
         Args:
             value: an event or a JSON-like mapping, as for :meth:`matches`.
+
+        Raises:
+            SerializationError: as :attr:`matches` does, for arrays nested
+                too deeply.
 
         Returns:
             None when :meth:`matches` is true; otherwise one sentence about
