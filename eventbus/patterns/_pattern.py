@@ -240,16 +240,16 @@ class Pattern:
         Args:
             value: an event or a JSON-like mapping, as for :meth:`matches`.
 
-        Raises:
-            SerializationError: as :attr:`matches` does, for arrays nested
-                too deeply.
-
         Returns:
             None when :meth:`matches` is true; otherwise one sentence about
             the first clause (in pattern order) that failed, prefixed with its
             path in the document, such as ``where.size: 0 is not > 0``,
             ``where.key: "a.png" is not one of ["k1", "k2"]`` or
             ``where.region: field is missing``.
+
+        Raises:
+            SerializationError: as :attr:`matches` does, for arrays nested
+                too deeply.
         """
         if self.matches(value):
             return None
