@@ -340,3 +340,28 @@ def test_building_from_arbitrary_json_raises_only_pattern_errors(spec: object) -
         Pattern(spec)  # type: ignore[arg-type]
     with contextlib.suppress(PatternError):
         Pattern(json.dumps(spec))
+
+
+async def test_a_pattern_with_raised_limits_works_as_where() -> None:
+    """A Pattern built with raised limits routes like any where= pattern."""
+    many = Pattern({"body": [f"c-{i}" for i in range(500)]}, limits=PatternLimits(max_size=8192))
+
+    async def handle(event: Nested) -> None:
+        return None
+
+    async with Bus() as bus:
+        bus.subscribe(Nested, handle, where=many, name="many")
+        assert (await bus.publish(Nested(body="c-499"))).subscriptions == ("many",)
+        assert (await bus.publish(Nested(body="c-500"))).subscriptions == ()
+        await bus.drain()
+
+
+async def test_a_pattern_over_the_default_limits_is_refused_at_subscribe() -> None:
+    """subscribe(where=spec) applies the default limits, naming the one crossed."""
+
+    async def handle(event: Nested) -> None:
+        return None
+
+    async with Bus() as bus:
+        with pytest.raises(PatternError, match=r"^where\.body\[\d+\]: .*max_size"):
+            bus.subscribe(Nested, handle, where={"body": [f"c-{i}" for i in range(500)]})
