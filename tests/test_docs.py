@@ -43,3 +43,19 @@ def test_the_quickstart_test_command_is_the_one_ci_runs() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "\"$venv/bin/pip\" install -q -e '.[test]'" in ci
     assert '"$venv/bin/python" -m pytest "$@"' in ci
+
+
+async def test_the_tutorial_runs_as_one_script(tmp_path: Path) -> None:
+    """The tutorial's blocks, pasted into one file in order, run with plain ``python``."""
+    import anyio
+
+    text = (ROOT / "docs" / "tutorial.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    assert len(blocks) >= 10
+    script = tmp_path / "tutorial.py"
+    script.write_text("\n\n".join(blocks), encoding="utf-8")
+    result = await anyio.run_process([sys.executable, str(script)], cwd=tmp_path, check=False)
+    assert result.returncode == 0, result.stderr.decode()
+    out = result.stdout.decode()
+    assert "('index',)" in out
+    assert "['a.png'] ['autosave', 'autosave']" in out
