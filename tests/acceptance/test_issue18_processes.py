@@ -222,9 +222,9 @@ def test_mqtt_transport_refuses_bad_options(kwargs: dict[str, Any]) -> None:
 async def test_mqtt_round_trip_through_mosquitto() -> None:
     """Events published over MqttTransport reach a subscription, once each."""
     _need(1883, "Mosquitto")
-    from eventbus.bridges.mqtt import MqttTransport
-
     import anyio
+
+    from eventbus.bridges.mqtt import MqttTransport
 
     got: list[int] = []
     all_in = anyio.Event()
