@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
@@ -22,6 +23,9 @@ from ._counter import Add, events, fold, subscribe_counter
 
 EVENTS = 10_000
 KEYS = 100
+# A real-time bound on each run, far above what it needs even on a loaded
+# machine: a run that stops making progress fails with a stack, not a hang.
+HANG_LIMIT = 300
 
 
 async def _run_chaos(store: StateStore, adds: list[Add], copies: int, seed: int) -> None:
@@ -37,6 +41,19 @@ async def _run_chaos(store: StateStore, adds: list[Add], copies: int, seed: int)
         if fate < 0.15:
             await ctx.clock.sleep_until(ctx.clock.now() + 60)  # past the 5 s timeout
 
+    with anyio.fail_after(HANG_LIMIT):
+        result = await _chaos_bus(store, adds, copies, rng, clock, chaotic)
+    assert result == {key: {"n": total} for key, total in fold(adds).items()}
+
+
+async def _chaos_bus(
+    store: StateStore,
+    adds: list[Add],
+    copies: int,
+    rng: random.Random,
+    clock: FakeClock,
+    chaotic: Callable[[Add, Context], Awaitable[None]],
+) -> dict[str, dict[str, int]]:
     async with Bus(clock=clock) as bus:
         bus.subscribe(
             Add,
@@ -51,6 +68,8 @@ async def _run_chaos(store: StateStore, adds: list[Add], copies: int, seed: int)
         for add in adds:
             for _ in range(copies if rng.random() < 0.5 else 1):
                 await bus.publish(add)
+            # Keep the queue (1,024) from filling: workers waiting for a retry
+            # hold their keys until the clock moves, and only we move it.
             if bus.outstanding > 500:
                 await clock.advance(5)
         while bus.outstanding:
@@ -60,10 +79,9 @@ async def _run_chaos(store: StateStore, adds: list[Add], copies: int, seed: int)
         assert metrics.dead_lettered == 0
         assert metrics.errors > 0
         assert metrics.timeouts > 0
-        result = {
+        return {
             key: dict(await bus.state_of("counter", key)) async for key in bus.state_keys("counter")
         }
-    assert result == {key: {"n": total} for key, total in fold(adds).items()}
 
 
 async def test_counter_survives_failures_and_timeouts() -> None:
@@ -131,7 +149,7 @@ def test_sigkill_then_redelivery_applies_each_event_once(tmp_path: Path) -> None
 
 async def _redeliver(path: Path, n: int) -> None:
     adds = events(n, 20, seed=7)
-    with SqliteState(path) as store:
+    with SqliteState(path) as store, anyio.fail_after(HANG_LIMIT):
         before = {key: (await store.load("counter", key)).decode() for key in fold(adds)}
         assert any(before.values())  # the killed run did commit some
         async with Bus() as bus:
@@ -167,7 +185,17 @@ async def _fold_plan(plan: list[tuple[str, int, int, int]]) -> None:
     adds = [Add(key, amount, id=f"p{i}") for i, (key, amount, _, _) in enumerate(plan)]
     failures = {add.id: fails for add, (_, _, fails, _) in zip(adds, plan, strict=True)}
     clock = FakeClock()
+    with anyio.fail_after(HANG_LIMIT):
+        result = await _fold_bus(adds, plan, failures, clock)
+    assert result == fold(adds)
 
+
+async def _fold_bus(
+    adds: list[Add],
+    plan: list[tuple[str, int, int, int]],
+    failures: dict[str, int],
+    clock: FakeClock,
+) -> dict[str, int]:
     async def flaky(event: Add, ctx: Context) -> None:
         ctx.state["n"] = ctx.state.get("n", 0) + event.amount
         if ctx.attempt <= failures[event.id]:
@@ -193,4 +221,47 @@ async def _fold_plan(plan: list[tuple[str, int, int, int]]) -> None:
             async for key in bus.state_keys("counter")
         }
         assert bus.metrics()["counter"].dead_lettered == 0
+    return result
+
+
+async def test_full_queue_waits_for_the_fake_clock_then_applies_each_event_once() -> None:
+    """Workers holding keys for retries fill the queue; publish waits until the clock moves."""
+    clock = FakeClock()
+    published = anyio.Event()
+
+    async def fails_first(event: Add, ctx: Context) -> None:
+        ctx.state["n"] = ctx.state.get("n", 0) + event.amount
+        if ctx.attempt == 1:
+            raise RuntimeError("fails after writing")
+
+    adds = [Add(f"k{i % 2}", i + 1, id=f"q{i}") for i in range(7)]
+    with anyio.fail_after(HANG_LIMIT):
+        async with Bus(clock=clock) as bus, anyio.create_task_group() as tg:
+            bus.subscribe(
+                Add,
+                fails_first,
+                name="counter",
+                ordered_by="key",
+                state=MemoryState(),
+                concurrency=2,
+                queue_size=4,
+                retry=ExponentialBackoff(max_attempts=3, initial=1, jitter=False),
+            )
+            for add in adds[:6]:  # 2 taken (each fails, then holds its key), 4 queued
+                await bus.publish(add)
+            await clock.advance(0)  # every task runs until it blocks
+
+            async def publish_last() -> None:
+                await bus.publish(adds[6])
+                published.set()
+
+            tg.start_soon(publish_last)
+            await clock.advance(0)
+            metrics = bus.metrics()["counter"]
+            assert (metrics.queued, metrics.waiting_retry) == (4, 2)
+            assert not published.is_set()  # only the clock can make room now
+            while bus.outstanding:
+                await clock.advance(1)
+            assert published.is_set()
+            result = {key: (await bus.state_of("counter", key))["n"] for key in ("k0", "k1")}
     assert result == fold(adds)
