@@ -149,7 +149,13 @@ def default_name(handler: Handler) -> str:
     return name.rpartition("<locals>.")[2]
 
 
-def unknown(name: str, known: Mapping[str, object]) -> UnknownSubscription:
+def unknown(name: object, known: Mapping[str, object]) -> UnknownSubscription:
+    if not isinstance(name, str):  # a caller's mistake: say so rather than fail in difflib
+        listing = ", ".join(repr(n) for n in known) or "none yet"
+        return UnknownSubscription(
+            f"no subscription named {name!r:.80}: names are str, got {type(name).__name__}; "
+            f"subscriptions: {listing}"
+        )
     hint = difflib.get_close_matches(name, list(known), n=1)
     if hint:
         return UnknownSubscription(f'no subscription named "{name}"; did you mean "{hint[0]}"?')
