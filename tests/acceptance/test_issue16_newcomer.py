@@ -244,3 +244,14 @@ def test_version_flag() -> None:
     assert proc.returncode == 0
     assert proc.stdout.strip()
     assert any(ch.isdigit() for ch in proc.stdout)
+
+
+@pytest.mark.parametrize("name", [None, 5, b"x", ("a",)])
+async def test_a_non_string_subscription_name_is_named(name: Any) -> None:
+    """Looking up a subscription by a non-str name says names are str, never a difflib crash."""
+    async with Bus() as bus:
+        bus.subscribe(Receipt_, lambda e: None, name="real")
+        with pytest.raises(eventbus.UnknownSubscription, match="names are str"):
+            bus.subscription(name)
+        with pytest.raises(eventbus.UnknownSubscription, match="names are str"):
+            await bus.invoke(name, Receipt_("o"))
