@@ -421,3 +421,22 @@ def test_topology_cli_bad_target_is_a_clear_error(tmp_path: Path) -> None:
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr
     assert "no_such_module_xyz" in proc.stderr
+
+
+async def test_a_batch_is_one_billed_request() -> None:
+    """25 events in batches of 10 bill 3 requests, each rounded up to the granularity."""
+    clock = FakeClock()
+
+    async def handle(events: list[Resize]) -> None:
+        pass
+
+    async with Bus(clock=clock, metering=Metering(granularity_ms=100)) as bus:
+        bus.subscribe(Resize, handle, name="b", batch=eventbus.Batching(size=10, window=1.0))
+        for _ in range(25):
+            await bus.publish(Resize())
+        await clock.advance(2)
+        await bus.drain()
+        usage = bus.usage()["b"]
+    assert usage.requests == 3
+    assert usage.billed_duration_ms == 300
+    assert usage.gb_seconds == pytest.approx(0.3 * 128 / 1024)
