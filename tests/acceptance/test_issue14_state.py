@@ -367,21 +367,25 @@ async def test_sqlite_state_survives_reopen_and_keeps_reminders(tmp_path: Path) 
 
     first = Added("alice", 5)
     clock = FakeClock()
+    store = SqliteState(path)
     async with Bus(clock=clock) as bus:
-        bus.subscribe(Added, cart, name="cart", ordered_by="cart_id", state=SqliteState(path))
+        bus.subscribe(Added, cart, name="cart", ordered_by="cart_id", state=store)
         bus.subscribe(Idle, on_idle, name="idle")
         await bus.publish(first)
         await bus.drain()
     assert idle == []
+    store.close()  # the bus leaves a store it was given open (reported)
     clock = FakeClock()
+    store = SqliteState(path)
     async with Bus(clock=clock) as bus:
-        bus.subscribe(Added, cart, name="cart", ordered_by="cart_id", state=SqliteState(path))
+        bus.subscribe(Added, cart, name="cart", ordered_by="cart_id", state=store)
         bus.subscribe(Idle, on_idle, name="idle")
         await bus.publish(first)  # a redelivery after the restart
         await bus.drain()
         assert (await bus.state_of("cart", "alice"))["total"] == 5
         await clock.advance(200)
         await bus.drain()
+    store.close()
     assert idle == ["alice"]
     assert (path.stat().st_mode & 0o777) == 0o600
 
