@@ -312,7 +312,10 @@ def test_same_handler_twice_needs_a_name() -> None:
         pass
 
     bus.subscribe(Ping, handler)
-    with pytest.raises(DuplicateSubscription, match=r"pass a name of its own: subscribe\(\.\.\., name='handler-2'\)"):
+    with pytest.raises(
+        DuplicateSubscription,
+        match=r"pass a name of its own: subscribe\(\.\.\., name='handler-2'\)",
+    ):
         bus.subscribe(Ping, handler)
     bus.subscribe(Ping, handler, name="second")
     assert bus.has_subscription("second")
