@@ -198,3 +198,25 @@ async def test_accounting_identity_holds_under_failures() -> None:
     assert m.accepted == 300
     assert m.accepted == m.succeeded + m.dead_lettered + m.in_flight + m.queued + m.waiting_retry
     assert m.dead_lettered == 100
+
+
+@pytest.mark.parametrize(
+    "value",
+    [float("nan"), float("inf"), {1: 2}, {"a": object()}, {("t",): 1}, "HUGE", _nested(100)],
+    ids=["nan", "inf", "int-key", "object", "tuple-key", "huge-int", "deep"],
+)
+def test_to_cloudevent_refuses_what_json_cannot_carry(value: Any) -> None:
+    """to_cloudevent raises SerializationError for NaN, odd keys, objects, huge ints, deep data."""
+    if value == "HUGE":
+        value = 10**5000
+    with pytest.raises(SerializationError):
+        to_cloudevent(Doc(body=value))
+
+
+@pytest.mark.parametrize(
+    "value", [b"\xff\x00", "\ud800", {"$map": 1}, {"$bytes": "x"}, {"$set": [1]}, [None] * 3, ""]
+)
+def test_look_alike_values_round_trip_exactly(value: Any) -> None:
+    """Bytes, lone surrogates and dicts that look like the codec's tags round-trip exactly."""
+    back = from_cloudevent(json.dumps(to_cloudevent(Doc(body=value))))
+    assert back.body == value
