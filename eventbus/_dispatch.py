@@ -11,6 +11,7 @@ called.
 
 from __future__ import annotations
 
+import typing
 from typing import TYPE_CHECKING, final
 
 from .patterns import Pattern, PatternIndex
@@ -26,7 +27,16 @@ __all__ = ["Router"]
 class _Plan:
     """The routing plan for one concrete event class."""
 
-    __slots__ = ("filtered", "index", "names", "predicates", "unfiltered")
+    __slots__ = (
+        "filtered",
+        "index",
+        "names",
+        "one",
+        "one_names",
+        "one_subs",
+        "predicates",
+        "unfiltered",
+    )
 
     def __init__(self, subs: list[Subscription]) -> None:
         self.unfiltered = tuple(s for s in subs if s.where is None)
@@ -40,6 +50,17 @@ class _Plan:
                     index = PatternIndex()
                 index.add(s, s.where)
         self.index = index
+        # Exactly one filtered subscription, with a where= pattern: publish tests that
+        # pattern itself and takes one of two precomputed outcomes (in the order the
+        # index path gives: the unfiltered subscriptions, then the matching ones).
+        self.one: Pattern | None = None
+        self.one_subs: tuple[Subscription, ...] = self.unfiltered
+        self.one_names: tuple[str, ...] = self.names
+        if len(self.filtered) == 1 and not self.predicates:
+            (sub,) = self.filtered
+            self.one = typing.cast("Pattern", sub.where)
+            self.one_subs = (*self.unfiltered, sub)
+            self.one_names = (*self.names, sub.name)
 
 
 @final

@@ -206,7 +206,15 @@ class BusPublishing(BusLifecycle):
                 subs: Sequence[Subscription]
                 rejected: list[tuple[Subscription, BaseException]] | None
                 if plan.filtered:
-                    subs, names, rejected = _filter(plan, event)
+                    one = plan.one
+                    if one is not None:  # one where= pattern: no index, no new list
+                        rejected = None
+                        if one.matches(event):
+                            subs, names = plan.one_subs, plan.one_names
+                        else:
+                            subs, names = plan.unfiltered, plan.names
+                    else:
+                        subs, names, rejected = _filter(plan, event)
                 else:
                     subs, names, rejected = plan.unfiltered, plan.names, None
                 for sub in subs:
