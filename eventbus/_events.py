@@ -182,38 +182,6 @@ def _register(cls: type[Event]) -> None:
 
 _REGISTRY[Event.event_type()] = Event
 
-# A subclass that declares fields but lacks @attrs.frozen has no __init__ of its
-# own and falls back to Event's, which takes keywords only: without this check,
-# OrderPlaced("o-1") fails with "Event.__init__() takes 1 positional argument
-# but 2 were given". Decorated subclasses have their own __init__ and never
-# come here, so the check costs them nothing.
-_attrs_event_init = Event.__init__
-
-
-def _event_init(self: Event, *args: Any, **kwargs: Any) -> None:
-    cls = type(self)
-    if cls is not Event and "__attrs_attrs__" not in cls.__dict__:
-        import inspect  # only on this path: the package does not import inspect at start
-
-        fields = [
-            name
-            for klass in cls.__mro__
-            if "__attrs_attrs__" not in klass.__dict__
-            for name, hint in inspect.get_annotations(klass).items()
-            if "ClassVar" not in str(hint)
-        ]
-        if fields:
-            label = cls.__qualname__
-            raise TypeError(
-                f"{label} declares field(s) {', '.join(fields)} but is not an attrs class, so "
-                f"they are not fields: put '@attrs.frozen' on the line above "
-                f"'class {label}(...)' (every Event subclass that declares fields needs it)"
-            )
-    _attrs_event_init(self, *args, **kwargs)
-
-
-functools.update_wrapper(_event_init, _attrs_event_init)
-Event.__init__ = _event_init  # type: ignore[method-assign]
 
 # The package re-exports Event with __module__ = "eventbus", where the names in
 # its (string) annotations are undefined: resolve them now, so that
@@ -382,6 +350,40 @@ def _install_fast_init(cls: type[Event]) -> None:
 
 
 _install_fast_init(Event)
+
+# After _install_fast_init(Event), which replaces Event.__init__.
+# A subclass that declares fields but lacks @attrs.frozen has no __init__ of its
+# own and falls back to Event's, which takes keywords only: without this check,
+# OrderPlaced("o-1") fails with "Event.__init__() takes 1 positional argument
+# but 2 were given". Decorated subclasses have their own __init__ and never
+# come here, so the check costs them nothing.
+_attrs_event_init = Event.__init__
+
+
+def _event_init(self: Event, *args: Any, **kwargs: Any) -> None:
+    cls = type(self)
+    if cls is not Event and "__attrs_attrs__" not in cls.__dict__:
+        import inspect  # only on this path: the package does not import inspect at start
+
+        fields = [
+            name
+            for klass in cls.__mro__
+            if "__attrs_attrs__" not in klass.__dict__
+            for name, hint in inspect.get_annotations(klass).items()
+            if "ClassVar" not in str(hint)
+        ]
+        if fields:
+            label = cls.__qualname__
+            raise TypeError(
+                f"{label} declares field(s) {', '.join(fields)} but is not an attrs class, so "
+                f"they are not fields: put '@attrs.frozen' on the line above "
+                f"'class {label}(...)' (every Event subclass that declares fields needs it)"
+            )
+    _attrs_event_init(self, *args, **kwargs)
+
+
+functools.update_wrapper(_event_init, _attrs_event_init)
+Event.__init__ = _event_init  # type: ignore[method-assign]
 
 
 def event_class(type_name: str) -> type[Event]:
