@@ -543,8 +543,11 @@ class Bus(BusPublishing, BusBroker, BusRedrive, BusSchedules):
         return await self._state_runner(name).snapshot(key)
 
     def state_keys(self, name: str) -> AsyncIterator[str]:
-        """The keys of subscription *name* whose state is not empty: ``async for key in ...``.
+        """The keys of subscription *name* whose state is not empty.
 
+        Read them with ``async for key in bus.state_keys(name)``, or all at
+        once with ``keys = await bus.state_keys(name)``; with a local store
+        (``MemoryState``, ``SqliteState``) a plain ``for`` works too.
         Asynchronous, as the store may hold many keys across a network.
 
         Raises:
