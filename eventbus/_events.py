@@ -13,7 +13,7 @@ import threading
 import time as _time
 import types
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Final, cast, get_type_hints
 
 import attrs
@@ -70,6 +70,16 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _stamp() -> float:
+    """Now as a timestamp floored to the microsecond (``datetime.now()`` floors too).
+
+    ``time.time()`` would be rounded to the nearest microsecond on reading,
+    so an event's time could lie up to half a microsecond after a clock
+    read taken once it was built.
+    """
+    return _time.time_ns() // 1000 / 1e6
+
+
 def _time_in(value: object) -> datetime:
     """``Event(time=...)``: check and normalise a given time.
 
@@ -123,10 +133,9 @@ class Event:
 
     # Made when first read (the bus reads it at publish): see _lazy_envelope below.
     id: str = attrs.field(default=None)
-    # The default stores a float timestamp, turned into an aware datetime on first read.
-    time: datetime = attrs.field(
-        factory=cast("Callable[[], datetime]", _time.time), converter=_time_in
-    )
+    # The default stores a timestamp (time_ns() from the fast __init__, a float
+    # from attrs' own), turned into an aware datetime on first read.
+    time: datetime = attrs.field(factory=cast("Callable[[], datetime]", _stamp), converter=_time_in)
     source: str = ""
     correlation_id: str | None = None
     causation_id: str | None = None
@@ -203,6 +212,7 @@ def _lazy_envelope() -> dict[str, Callable[[Any, Any], None]]:
     """Turn the envelope's slots into properties; return each slot's setter."""
     setters: dict[str, Callable[[Any, Any], None]] = {}
     fromtimestamp = datetime.fromtimestamp
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
     for field in attrs.fields(Event):
         slot = Event.__dict__[field.name]
         get, put = slot.__get__, slot.__set__
@@ -229,7 +239,10 @@ def _lazy_envelope() -> dict[str, Callable[[Any, Any], None]]:
 
             def read(self: Event, get: Any = get, put: Any = put, default: Any = None) -> Any:
                 value = get(self)
-                if value.__class__ is float:
+                if value.__class__ is int:  # the fast __init__'s time.time_ns()
+                    value = epoch + timedelta(microseconds=value // 1000)
+                    put(self, value)
+                elif value.__class__ is float:  # attrs' __init__: _stamp()
                     value = fromtimestamp(value, UTC)
                     put(self, value)
                 return value
@@ -267,7 +280,7 @@ def _set_envelope(self: Event, given: dict[str, Any]) -> None:
             )
         put(self, _time_in(value) if name == "time" else value)
     if "time" not in given:
-        _SET_TIME(self, _time.time())
+        _SET_TIME(self, _time.time_ns())
 
 
 def _install_fast_init(cls: type[Event]) -> None:
@@ -285,7 +298,7 @@ def _install_fast_init(cls: type[Event]) -> None:
         return
     ns: dict[str, Any] = {
         "_NOTHING": attrs.NOTHING,
-        "_clock": _time.time,
+        "_clock": _time.time_ns,
         "_set_time": _SET_TIME,
         "_set_id": _SETTERS["id"],
         "_set_envelope": _set_envelope,
@@ -333,9 +346,13 @@ def _install_fast_init(cls: type[Event]) -> None:
         (keyword if f.kw_only else positional).append(param)
         body.append(f"_set_{i}(self, {value})")
     # The id slot holds None until first read (an empty slot would cost an
-    # exception there); the time holds a float timestamp.
+    # exception there); the time holds time.time_ns(), floored to the
+    # microsecond on first read as datetime.now() floors: an event's time is
+    # never later than a clock read made after it was built.
     body.append("_set_id(self, None)")
     body.append("if envelope:\n        _set_envelope(self, envelope)")
+    # Floored to the microsecond, as datetime.now() is: an event's time is
+    # never later than a clock read made after the event was built.
     body.append("else:\n        _set_time(self, _clock())")
     if getattr(cls, "__attrs_post_init__", None) is not None:
         body.append("self.__attrs_post_init__()")
