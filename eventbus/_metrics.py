@@ -5,9 +5,12 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Iterable, Mapping
-from typing import Any, final
+from typing import TYPE_CHECKING, Any, final
 
 import attrs
+
+if TYPE_CHECKING:
+    from ._transport import TransportStatus
 
 __all__ = ["MetricsSnapshot", "SubscriptionMetrics"]
 
@@ -144,18 +147,38 @@ class MetricsSnapshot(dict[str, SubscriptionMetrics]):
     decorated with ``@bus.on`` -- so ``bus.metrics()[send_receipt]`` is
     ``bus.metrics()["send_receipt"]``.
 
+    Beside the subscriptions, :attr:`transport` tells the state of the broker
+    connection; it is not an item, so the snapshot still equals a plain
+    ``dict`` of the same subscriptions.
+
     .. versionadded:: 0.2
     """
 
-    __slots__ = ("_handlers",)
+    __slots__ = ("_handlers", "_transport")
 
     def __init__(
         self,
         metrics: Mapping[str, SubscriptionMetrics],
         handlers: Iterable[tuple[object, str]] = (),
+        *,
+        transport: TransportStatus | None = None,
     ) -> None:
         super().__init__(metrics)
         self._handlers = tuple(handlers)
+        self._transport = transport
+
+    @property
+    def transport(self) -> TransportStatus | None:
+        """The broker connection when the snapshot was taken, or ``None`` in memory.
+
+        A :class:`~eventbus.TransportStatus` (``connected``, ``reconnects``,
+        ``last_error``, ``buffered``), as ``bus.transport_status()`` gives it.
+        If the transport failed to report, it has ``connected=False`` and the
+        failure as ``last_error``.
+
+        .. versionadded:: 0.2
+        """
+        return self._transport
 
     def __getitem__(self, key: str | Any) -> SubscriptionMetrics:
         if isinstance(key, str):

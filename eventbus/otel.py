@@ -16,7 +16,10 @@ OpenTelemetry's messaging semantic conventions:
   ``messaging.process.duration`` (histogram, seconds on the bus's clock),
   ``eventbus.queue.depth`` (observable gauge, per subscription),
   ``messaging.client.sent.messages``, ``eventbus.retries`` and
-  ``eventbus.dead_letters`` (counters).
+  ``eventbus.dead_letters`` (counters); with a broker transport,
+  ``eventbus.transport.connected`` (1 or 0) and ``eventbus.transport.buffered``
+  (observable gauges) and ``eventbus.transport.reconnects`` (observable
+  counter), by ``eventbus.transport`` (``nats``, ``redis``, ``mqtt``).
 
 Only ``opentelemetry-api`` is needed at run time; bring the SDK (or any
 other implementation) to export. Without one, the API's no-op tracer costs
@@ -25,7 +28,7 @@ little and stamps nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from importlib.metadata import PackageNotFoundError, version
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, final
@@ -156,6 +159,24 @@ class Instrumentation:
             callbacks=[self._observe_queue_depth],
             unit="{event}",
             description="Events waiting for a worker, per subscription.",
+        )
+        meter.create_observable_gauge(
+            "eventbus.transport.connected",
+            callbacks=[self._observe_transport("connected")],
+            unit="1",
+            description="1 while the broker transport holds a working connection, else 0.",
+        )
+        meter.create_observable_gauge(
+            "eventbus.transport.buffered",
+            callbacks=[self._observe_transport("buffered")],
+            unit="{event}",
+            description="Events waiting in the publish buffer for the broker.",
+        )
+        meter.create_observable_counter(
+            "eventbus.transport.reconnects",
+            callbacks=[self._observe_transport("reconnects")],
+            unit="{reconnect}",
+            description="Times the broker connection was lost and made again.",
         )
         self._installed = False
 
@@ -302,6 +323,24 @@ class Instrumentation:
             )
             for name, m in self.bus.metrics().items()
         ]
+
+    def _observe_transport(
+        self, field: str
+    ) -> Callable[[metrics.CallbackOptions], Iterable[metrics.Observation]]:
+        """A callback observing one field of the broker connection (nothing in memory)."""
+
+        def observe(options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
+            status = self.bus.metrics().transport if self._installed else None
+            if status is None:
+                return []
+            return [
+                metrics.Observation(
+                    int(getattr(status, field)),
+                    {"messaging.system": SYSTEM, "eventbus.transport": status.transport},
+                )
+            ]
+
+        return observe
 
     def __repr__(self) -> str:
         state = "installed" if self._installed else "removed"

@@ -21,6 +21,15 @@ between scrapes except the duration histogram. Metrics, all labelled by
 ``eventbus_billed_gb_seconds_total``        counter    billed GB-seconds (metered buses only)
 ==========================================  =========  ==========================================
 
+With a broker transport (``bus.metrics().transport``), three more, labelled
+by ``transport`` (``nats``, ``redis``, ``mqtt``):
+
+==========================================  =========  ==========================================
+``eventbus_transport_connected``            gauge      1 while the broker connection works, else 0
+``eventbus_transport_buffered``             gauge      events waiting in the publish buffer
+``eventbus_transport_reconnects_total``     counter    connections lost and made again
+==========================================  =========  ==========================================
+
 The histogram counts attempts from the moment the collector is made,
 through the bus's hooks; on a bus without hooks it is a summary with the
 ``0.5`` and ``0.99`` quantiles of the recent attempts instead.
@@ -32,7 +41,7 @@ import bisect
 import itertools
 import math
 from collections.abc import Iterator, Sequence
-from typing import Any, Final, final
+from typing import TYPE_CHECKING, Any, Final, final
 
 try:
     from prometheus_client.core import (
@@ -48,6 +57,9 @@ except ImportError as _exc:  # pragma: no cover - exercised without the extra
     ) from _exc
 
 from ._bus import Bus
+
+if TYPE_CHECKING:
+    from ._transport import TransportStatus
 
 __all__ = ["DEFAULT_BUCKETS", "EventbusCollector"]
 
@@ -207,6 +219,7 @@ class EventbusCollector(Collector):
             waiting.add_metric([name], m.waiting_retry)
         yield from (invocations, accepted, retries, dead, throttled, depth, in_flight, waiting)
         yield self._duration_family(snapshot)
+        yield from self._transport_families(getattr(snapshot, "transport", None))
         billed = self._billed()
         if billed is not None:
             yield billed
@@ -232,6 +245,32 @@ class EventbusCollector(Collector):
                 buckets.append((le, cumulative))
             family.add_metric([sub], buckets, sum_value=row[-1])
         return family
+
+    def _transport_families(self, status: TransportStatus | None) -> Iterator[Metric]:
+        """The broker connection's families; none in memory (*status* is ``None``)."""
+        if status is None:
+            return
+        ns = self._ns
+        label = ["transport"]
+        connected = GaugeMetricFamily(
+            f"{ns}_transport_connected",
+            "1 while the broker transport holds a working connection, else 0.",
+            labels=label,
+        )
+        connected.add_metric([status.transport], 1.0 if status.connected else 0.0)
+        buffered = GaugeMetricFamily(
+            f"{ns}_transport_buffered",
+            "Events waiting in the publish buffer for the broker.",
+            labels=label,
+        )
+        buffered.add_metric([status.transport], status.buffered)
+        reconnects = CounterMetricFamily(
+            f"{ns}_transport_reconnects",
+            "Times the broker connection was lost and made again.",
+            labels=label,
+        )
+        reconnects.add_metric([status.transport], status.reconnects)
+        yield from (connected, buffered, reconnects)
 
     def _billed(self) -> Metric | None:
         usage = getattr(self.bus, "usage", None)
