@@ -95,6 +95,7 @@ if _typing.TYPE_CHECKING:
     from ._transport import Deliver as Deliver
     from ._transport import MemoryTransport as MemoryTransport
     from ._transport import ReportsStatus as ReportsStatus
+    from ._transport import SendsMany as SendsMany
     from ._transport import Transport as Transport
     from ._transport import TransportStatus as TransportStatus
     from .http._request import HttpRequest as HttpRequest
@@ -194,6 +195,7 @@ __all__ = (
     "ScheduleError",
     "ScheduleInfo",
     "ScheduledEvent",
+    "SendsMany",
     "SerializationError",
     "SqliteDeadLetters",
     "SqliteIdempotencyStore",
@@ -318,6 +320,7 @@ _EXPORTS: dict[str, str] = {
     "Topic": ".sources.topics",
     "TopicMessage": ".sources.topics",
     "ReportsStatus": "._transport",
+    "SendsMany": "._transport",
     "Transport": "._transport",
     "TransportStatus": "._transport",
     "TransportError": "._exceptions",

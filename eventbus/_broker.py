@@ -9,6 +9,8 @@ settles -- so a crashed process's events are delivered again.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
+from typing import Final
 
 import anyio
 import anyio.abc
@@ -20,9 +22,11 @@ from ._exceptions import SerializationError
 from ._lifecycle import BusLifecycle
 from ._publishing import BufferedReceipt, Receipt
 from ._subscription import Subscription
-from ._transport import Ack, ReportsStatus, TransportStatus
+from ._transport import Ack, ReportsStatus, SendsMany, TransportStatus
 
 __all__ = ["BusBroker"]
+
+_SEND_CHUNK: Final = 1024  # events publish_many hands a SendsMany transport at once
 
 
 class BusBroker(BusLifecycle):
@@ -33,15 +37,39 @@ class BusBroker(BusLifecycle):
     async def _send(self, event: Event) -> Receipt:
         """Publish through the broker: stored there, then delivered by the consumers."""
         assert self.transport is not None
-        while self._registering:  # subscriptions made while running: their groups first
-            if self._registered is None:
-                self._registered = anyio.Event()
-            await self._registered.wait()
+        if self._registering:
+            await self._subscriptions_registered()
         if self._publish_buffer is None:
             await self.transport.send(event)
             stored = True
         else:
             stored = await self._publish_buffer.send(self.transport, event)
+        return self._broker_receipt(event, stored)
+
+    async def _send_many(self, events: Sequence[Event]) -> list[Receipt] | None:
+        """Publish *events* through a transport that sends batches; ``None`` if it cannot.
+
+        The batch goes out in chunks of ``_SEND_CHUNK`` (a bound on the
+        encoded events held at once), each chunk one ``send_many`` call.
+        Not with a publish buffer: an outage must buffer event by event.
+        """
+        transport: object = self.transport
+        if not isinstance(transport, SendsMany) or self._publish_buffer is not None:
+            return None
+        if self._registering:
+            await self._subscriptions_registered()
+        for start in range(0, len(events), _SEND_CHUNK):
+            await transport.send_many(events[start : start + _SEND_CHUNK])
+        return [self._broker_receipt(event, True) for event in events]
+
+    async def _subscriptions_registered(self) -> None:
+        """Wait until subscriptions made while running have their groups on the broker."""
+        while self._registering:
+            if self._registered is None:
+                self._registered = anyio.Event()
+            await self._registered.wait()
+
+    def _broker_receipt(self, event: Event, stored: bool) -> Receipt:
         plan = self._router.plan(type(event))
         names = plan.names + tuple(s.name for s in plan.filtered if _matches_quietly(s, event))
         return Receipt(event.id, names) if stored else BufferedReceipt(event.id, names)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -119,6 +119,7 @@ class BusLifecycle:
         # Defined by the other parts of the Bus.
         def subscription(self, name: str) -> Subscription: ...
         async def _send(self, event: Event) -> Receipt: ...
+        async def _send_many(self, events: Sequence[Event]) -> list[Receipt] | None: ...
         def _reject(
             self,
             sub: Subscription,

@@ -247,10 +247,12 @@ class BusPublishing(BusLifecycle):
         """Publish several events; return their receipts, in the same order.
 
         In memory this is ``publish`` for each event in turn. With a broker
-        transport, up to 256 publishes are in flight at once -- sent in
-        order, each receipt returned only once the broker has stored its
-        event -- so a batch costs a few round trips rather than one per
-        event.
+        transport, many publishes are in flight at once -- sent in order,
+        the receipts returned only once the broker has stored every event
+        -- so a batch costs a few round trips rather than one per event. A
+        transport that sends batches (:class:`~eventbus.SendsMany`: NATS,
+        Redis) gets the events in chunks from this one task; others get up
+        to 256 concurrent ``send`` calls.
 
         Raises:
             BusClosed: the bus is not running.
@@ -272,6 +274,9 @@ class BusPublishing(BusLifecycle):
             return [await self.publish(event) for event in batch]
         if self._hooks is not None:
             batch = [self._hooks.publish(event) for event in batch]
+        sent = await self._send_many(batch)  # one task, whole chunks per round trip
+        if sent is not None:
+            return sent
         receipts: list[Receipt | None] = [None] * len(batch)
         pending = iter(enumerate(batch))
         failure: Exception | None = None

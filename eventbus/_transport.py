@@ -19,7 +19,7 @@ With a broker transport:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol, TypeAlias, final, runtime_checkable
 
 import anyio.abc
@@ -27,7 +27,15 @@ import attrs
 
 from ._events import Event
 
-__all__ = ["Ack", "Deliver", "MemoryTransport", "ReportsStatus", "Transport", "TransportStatus"]
+__all__ = [
+    "Ack",
+    "Deliver",
+    "MemoryTransport",
+    "ReportsStatus",
+    "SendsMany",
+    "Transport",
+    "TransportStatus",
+]
 
 Ack: TypeAlias = Callable[[], None]
 """Acknowledge one delivery to the broker (called once, when the event settles)."""
@@ -124,6 +132,29 @@ class ReportsStatus(Protocol):
 
     def status(self) -> TransportStatus:
         """The connection's state now."""
+        ...
+
+
+@runtime_checkable
+class SendsMany(Protocol):
+    """**Protocol:** a transport that stores a batch of events in few round trips (optional).
+
+    ``Bus.publish_many`` hands its events to :meth:`send_many` in chunks
+    instead of sending them one by one from many tasks: the transport
+    encodes the whole chunk, keeps many publishes in flight at once and
+    wakes the publisher once, when the last is stored.
+
+    .. versionadded:: 0.2
+    """
+
+    async def send_many(self, events: Sequence[Event]) -> None:
+        """Store every event of *events* on the broker, in order; return once all are stored.
+
+        Every event is encoded before any is sent, so a
+        :class:`~eventbus.SerializationError` leaves the broker untouched.
+        A :class:`~eventbus.TransportError` names the first event the broker
+        did not confirm; events before it are stored, and later ones may be.
+        """
         ...
 
 

@@ -211,8 +211,10 @@ class NatsTransport:
             (``None``: without limit). A message that keeps crashing its
             consumer is dropped by JetStream after that many deliveries
             (JetStream publishes a ``MAX_DELIVERIES`` advisory).
-        batch_size: how many messages one pull request asks for: at most
-            this many wait in the process for the bus to take them.
+        batch_size: how many messages one pull request asks for (default
+            64): at most this many wait in the process for the bus to take
+            them. Larger batches cost fewer round trips; smaller ones leave
+            more messages for the other processes sharing the subscription.
         connect_timeout: seconds :meth:`start` may take to connect and set
             up the stream before it fails.
         publish_timeout: seconds :meth:`send` waits for JetStream to
@@ -267,7 +269,7 @@ class NatsTransport:
         subject_prefix: str = "eventbus",
         ack_wait: float = 30.0,
         max_deliver: int | None = None,
-        batch_size: int = 16,
+        batch_size: int = 64,
         connect_timeout: float = 10.0,
         publish_timeout: float = 5.0,
         connect_options: Mapping[str, Any] | None = None,
@@ -529,11 +531,7 @@ class NatsTransport:
         """
         js = self._require()
         cls = type(event)
-        subject = self._subjects.get(cls)
-        if subject is None:
-            subject = self._subjects[cls] = (
-                f"{self._subject_prefix}.{_subject_token(cls.event_type())}"
-            )
+        subject = self._subject(cls)
         payload = json.dumps(to_cloudevent(event), separators=(",", ":")).encode()
         headers = {"Nats-Msg-Id": event.id}
         try:
@@ -559,13 +557,84 @@ class NatsTransport:
                     headers=headers,
                 )
         except (nats.errors.Error, OSError, TimeoutError) as exc:
-            self._status.failed(exc)
-            raise TransportError(
-                f"NatsTransport could not publish {cls.event_type()} event {event.id} to "
-                f"stream {self._stream!r} at {self._url}: {str(exc) or type(exc).__name__}; "
-                "the server may be down or restarting (the client reconnects by itself; "
-                "publishing the same event again stores it once)"
-            ) from exc
+            raise self._publish_failed(event, exc) from exc
+
+    async def send_many(self, events: Sequence[Event]) -> None:
+        """Publish *events* in order with many in flight; return once JetStream stored all.
+
+        Every event is encoded first (a :class:`~eventbus.SerializationError`
+        sends nothing), then published without waiting in between -- up to
+        the client's window of pending publishes -- and the acknowledgements
+        are awaited together, each within ``publish_timeout``.
+
+        Raises:
+            SerializationError: an event cannot be encoded as JSON.
+            TransportError: JetStream did not acknowledge an event (the
+                first such event is named; those before it are stored, later
+                ones may be). Publishing the batch again stores each event
+                once within the stream's duplicate window.
+        """
+        js = self._require()
+        if not self._pipelined:
+            for event in events:
+                await self.send(event)
+            return
+        encoded = [
+            (self._subject(type(event)), json.dumps(to_cloudevent(event), separators=(",", ":")))
+            for event in events
+        ]
+        loop = asyncio.get_running_loop()
+        timeout = self._publish_timeout
+        futures: list[asyncio.Future[Any]] = []
+        timers: list[asyncio.TimerHandle] = []
+        failed: tuple[Event, BaseException] | None = None
+        try:
+            for event, (subject, payload) in zip(events, encoded, strict=True):
+                try:
+                    future = await js.publish_async(
+                        subject,
+                        payload.encode(),
+                        stream=self._stream,
+                        headers={"Nats-Msg-Id": event.id},
+                    )
+                except (nats.errors.Error, OSError, TimeoutError) as exc:
+                    failed = (event, exc)
+                    break
+                futures.append(future)
+                timers.append(loop.call_later(timeout, _expire, future))
+            if futures:
+                await asyncio.wait(futures)
+        finally:
+            for timer in timers:
+                timer.cancel()
+            for future in futures:
+                if not future.done():  # cancelled while waiting: free the client's slots
+                    future.cancel()
+        errors = [future.exception() for future in futures]  # read all: none left unretrieved
+        first = next(
+            ((event, error) for event, error in zip(events, errors, strict=False) if error),
+            None,
+        )
+        failed = first or failed  # an unacknowledged event comes before one never sent
+        if failed is not None:
+            raise self._publish_failed(*failed) from failed[1]
+
+    def _subject(self, cls: type[Event]) -> str:
+        subject = self._subjects.get(cls)
+        if subject is None:
+            subject = self._subjects[cls] = (
+                f"{self._subject_prefix}.{_subject_token(cls.event_type())}"
+            )
+        return subject
+
+    def _publish_failed(self, event: Event, exc: BaseException) -> TransportError:
+        self._status.failed(exc)
+        return TransportError(
+            f"NatsTransport could not publish {type(event).event_type()} event {event.id} to "
+            f"stream {self._stream!r} at {self._url}: {str(exc) or type(exc).__name__}; "
+            "the server may be down or restarting (the client reconnects by itself; "
+            "publishing the same event again stores it once)"
+        )
 
     # -- consuming ---------------------------------------------------------------------
 

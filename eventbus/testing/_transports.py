@@ -38,9 +38,10 @@ import attrs
 from .._bus import Bus
 from .._deadletter import UndecodableEvent
 from .._events import Event
+from .._exceptions import SerializationError
 from .._retry import NoRetry
 from .._serialization import from_cloudevent, to_cloudevent
-from .._transport import Ack, Transport
+from .._transport import Ack, SendsMany, Transport
 
 __all__ = [
     "TRANSPORT_CASES",
@@ -242,6 +243,55 @@ async def _publish_handled_once(run: _Run) -> None:
             )
         left = await run.pending(transport, name)
         run.check(left == 0, f"after drain(), pending({name!r}) should be 0, got {left}")
+
+
+async def _publish_many_stores_every_event(run: _Run) -> None:
+    """``publish_many`` returns receipts in order once every event is stored; each is handled once.
+
+    On a transport that sends batches (``SendsMany``), a batch holding an
+    event that cannot be encoded is refused whole: nothing is stored.
+    """
+    transport = await run.transport(run.namespace())
+    pings, pongs = "check.many-pings", "check.many-pongs"
+    ping_recorder, pong_recorder = _Recorder(), _Recorder()
+    async with Bus(transport=transport) as bus:
+        bus.subscribe(_Ping, ping_recorder, name=pings)
+        bus.subscribe(_Pong, pong_recorder, name=pongs)
+        events: list[Event] = [
+            _Ping(i, tag=f"t{i}") if i % 3 else _Pong(i) for i in range(1100)
+        ]  # more than one chunk of a batch
+        receipts = await bus.publish_many(events)
+        run.check(
+            [r.event_id for r in receipts] == [e.id for e in events],
+            "publish_many should return one receipt per event, in the order given",
+        )
+        wrong = [
+            (e.id, r.subscriptions)
+            for e, r in zip(events, receipts, strict=False)
+            if r.subscriptions != ((pings,) if isinstance(e, _Ping) else (pongs,))
+        ]
+        run.check(not wrong, f"receipts name the wrong subscriptions: {wrong[:3]}")
+        await bus.drain()
+        run.once_each(ping_recorder, [e for e in events if isinstance(e, _Ping)], pings)
+        run.once_each(pong_recorder, [e for e in events if isinstance(e, _Pong)], pongs)
+        if isinstance(transport, SendsMany):
+            before = len(ping_recorder.events)
+            bad = [_Ping(1), _Payload(extra=object()), _Ping(2)]
+            try:
+                await bus.publish_many(bad)
+            except SerializationError:
+                pass
+            else:
+                run.check(False, "publish_many with an unencodable event should raise")
+            await bus.drain()
+            run.check(
+                len(ping_recorder.events) == before,
+                "a batch refused for an unencodable event should store nothing; "
+                f"{len(ping_recorder.events) - before} of its events were handled",
+            )
+        for name in (pings, pongs):
+            left = await run.pending(transport, name)
+            run.check(left == 0, f"after drain(), pending({name!r}) should be 0, got {left}")
 
 
 async def _every_subscription_sees_every_event(run: _Run) -> None:
@@ -646,6 +696,11 @@ _Case: TypeAlias = Callable[[_Run], Awaitable[None]]
 _CASES: Final[dict[str, tuple[_Case, TransportFeatures, bool]]] = {
     # name: (case, features it needs, needs a Wire)
     "publish_handled_once": (_publish_handled_once, TransportFeatures.NONE, False),
+    "publish_many_stores_every_event": (
+        _publish_many_stores_every_event,
+        TransportFeatures.NONE,
+        False,
+    ),
     "every_subscription_sees_every_event": (
         _every_subscription_sees_every_event,
         TransportFeatures.NONE,

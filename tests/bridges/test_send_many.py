@@ -1,0 +1,55 @@
+"""send_many on the real brokers: a batch the broker refuses raises TransportError naming an event."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+
+from eventbus import Bus, Event, SendsMany, TransportError
+
+from . import test_nats, test_redis
+
+pytestmark = pytest.mark.integration
+
+
+@attrs.frozen
+class Ping(Event, type_name="tests.bridges.send_many.Ping"):
+    n: int
+
+
+async def test_nats_batch_to_a_deleted_stream_fails_naming_the_first_event(nats_url: str) -> None:
+    async with test_nats.transport(nats_url, publish_timeout=2.0) as transport:
+        assert isinstance(transport, SendsMany)
+        async with Bus(transport=transport) as bus:
+            stored = await bus.publish_many([Ping(i) for i in range(300)])
+            assert len(stored) == 300
+            await test_nats.delete_stream(nats_url, transport.stream)
+            events = [Ping(i) for i in range(50)]
+            with pytest.raises(TransportError) as caught:
+                await bus.publish_many(events)
+    assert events[0].id in str(caught.value)
+    assert transport.stream in str(caught.value)
+    assert caught.value.__cause__ is not None
+
+
+async def test_redis_batch_refused_by_the_server_fails_naming_the_first_event(
+    redis_url: str,
+) -> None:
+    import redis.asyncio
+
+    async with test_redis.transport(redis_url) as transport:
+        assert isinstance(transport, SendsMany)
+        async with Bus(transport=transport) as bus:
+            stored = await bus.publish_many([Ping(i) for i in range(300)])
+            assert len(stored) == 300
+            client = redis.asyncio.Redis.from_url(redis_url)
+            try:  # the stream key now holds a string: every XADD is refused (WRONGTYPE)
+                await client.delete(transport.stream)
+                await client.set(transport.stream, "not a stream")
+            finally:
+                await client.aclose()
+            events = [Ping(i) for i in range(50)]
+            with pytest.raises(TransportError) as caught:
+                await bus.publish_many(events)
+    assert events[0].id in str(caught.value)
+    assert caught.value.__cause__ is not None
