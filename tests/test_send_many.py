@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import attrs
 import pytest
+from test_publish_buffer import FlakyBroker
 
 from eventbus import Bus, Event, SendsMany, TransportError
-from tests.test_publish_buffer import FlakyBroker
 
 
 @attrs.frozen
