@@ -289,12 +289,7 @@ def _parse_json(text: str | bytes | bytearray, max_size: int | None = MAX_DOCUME
             "flatten the data"
         )
     try:
-        return json.loads(
-            text,
-            parse_int=_parse_int,
-            parse_float=_parse_float,
-            parse_constant=_parse_constant,
-        )
+        return _DECODER.decode(text)
     except RecursionError:  # not reached after _too_deep; kept as a guard
         raise SerializationError(
             f"the CloudEvent nests deeper than the {MAX_DEPTH} levels allowed (MAX_DEPTH)"
@@ -354,6 +349,18 @@ def _parse_float(text: str) -> float:
 
 def _parse_constant(text: str) -> Any:
     raise SerializationError(f"{text} is not a JSON number; CloudEvents JSON has no {text}")
+
+
+# Built once: json.loads/json.dumps with options build a new decoder/encoder per call.
+_DECODER: Final = json.JSONDecoder(
+    parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant
+)
+_COMPACT: Final = json.JSONEncoder(separators=(",", ":"))
+
+
+def cloudevent_json(event: Event) -> str:
+    """``to_cloudevent(event)`` as compact JSON text (internal: what the transports send)."""
+    return _COMPACT.encode(to_cloudevent(event))
 
 
 def _check_tree(value: Any, where: str, depth: int, *, numbers: bool) -> None:

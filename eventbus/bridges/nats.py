@@ -71,7 +71,7 @@ except ImportError as exc:
 
 from .._events import Event
 from .._exceptions import TransportError
-from .._serialization import to_cloudevent
+from .._serialization import cloudevent_json
 from .._transport import Ack, Deliver
 from ._common import decode_message
 from ._status import ConnectionTracker, TransportStatus
@@ -532,7 +532,7 @@ class NatsTransport:
         js = self._require()
         cls = type(event)
         subject = self._subject(cls)
-        payload = json.dumps(to_cloudevent(event), separators=(",", ":")).encode()
+        payload = cloudevent_json(event).encode()
         headers = {"Nats-Msg-Id": event.id}
         try:
             if self._pipelined:
@@ -579,10 +579,7 @@ class NatsTransport:
             for event in events:
                 await self.send(event)
             return
-        encoded = [
-            (self._subject(type(event)), json.dumps(to_cloudevent(event), separators=(",", ":")))
-            for event in events
-        ]
+        encoded = [(self._subject(type(event)), cloudevent_json(event)) for event in events]
         loop = asyncio.get_running_loop()
         timeout = self._publish_timeout
         futures: list[asyncio.Future[Any]] = []

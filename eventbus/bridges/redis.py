@@ -36,7 +36,6 @@ backend only.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import socket
@@ -61,7 +60,7 @@ except ImportError as exc:
 
 from .._events import Event
 from .._exceptions import TransportError
-from .._serialization import to_cloudevent
+from .._serialization import cloudevent_json
 from .._transport import Ack, Deliver
 from ._common import decode_message
 from ._redis_state import RedisState as RedisState
@@ -125,12 +124,19 @@ def _default_consumer() -> str:
 class _Publish:
     """One event waiting to be stored, and how that went."""
 
-    __slots__ = ("done", "error", "payload")
+    __slots__ = ("done", "error", "payload", "waiter")
 
     def __init__(self, payload: str) -> None:
         self.payload = payload
         self.done = False
         self.error: BaseException | None = None
+        # Resolved when this publish is stored, or when its publisher must take over sending.
+        self.waiter: asyncio.Future[None] | None = None
+
+    def wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
 
 class _Consumer:
@@ -218,7 +224,6 @@ class RedisStreamsTransport:
         "_maxlen",
         "_outbox",
         "_publish_timeout",
-        "_round_trip",
         "_status",
         "_stream",
         "_unknown",
@@ -280,7 +285,6 @@ class RedisStreamsTransport:
         self._status = ConnectionTracker("redis", _safe_url(url))
         self._outbox: list[_Publish] = []  # published, not yet sent to Redis
         self._flushing = False
-        self._round_trip = anyio.Event()  # set after each pipeline, and when the sender leaves
         self._client: redis.asyncio.Redis | None = None
         self._late: list[tuple[str, EntryId]] = []  # (group, id) acked after their consumer stopped
         self._unknown: set[tuple[str, str]] = set()  # (group, event type) already warned about
@@ -406,7 +410,7 @@ class RedisStreamsTransport:
                 event twice (handlers see it twice; see ``eventbus.idempotent``).
         """
         client = self._require()
-        payload = json.dumps(to_cloudevent(event), separators=(",", ":"))
+        payload = cloudevent_json(event)
         slot = _Publish(payload)
         self._outbox.append(slot)
         await self._stored(client, slot)
@@ -429,9 +433,7 @@ class RedisStreamsTransport:
                 again may store some events twice.
         """
         client = self._require()
-        slots = [
-            _Publish(json.dumps(to_cloudevent(event), separators=(",", ":"))) for event in events
-        ]
+        slots = [_Publish(cloudevent_json(event)) for event in events]
         if not slots:
             return
         self._outbox.extend(slots)
@@ -443,10 +445,27 @@ class RedisStreamsTransport:
     async def _stored(self, client: redis.asyncio.Redis, slot: _Publish) -> None:
         """Wait until *slot* (and every publish queued before it) has been sent."""
         while not slot.done:
-            if self._flushing:
-                await self._round_trip.wait()
-            else:
+            if not self._flushing:
                 await self._flush(client, slot)
+                continue
+            # Wait for this publish only: woken once it is stored, or to take over sending.
+            slot.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await slot.waiter
+            except BaseException:
+                self._wake_next()  # it may have been chosen to send next: pass that on
+                raise
+            finally:
+                slot.waiter = None
+
+    def _wake_next(self) -> None:
+        """Wake the first queued publisher that waits, to send the queue (if none is sending)."""
+        if self._flushing:
+            return
+        for slot in self._outbox:
+            if slot.waiter is not None and not slot.waiter.done():
+                slot.waiter.set_result(None)
+                return
 
     def _append_failed(self, event: Event, exc: BaseException) -> TransportError:
         return TransportError(
@@ -461,8 +480,9 @@ class RedisStreamsTransport:
 
         Concurrent publishers share round trips: while one pipeline is on
         its way, the events published meanwhile queue up and go in the next
-        one, sent by whichever waiting publisher takes over. Each publisher
-        is released once Redis has stored its own event.
+        one. When this sender's own event is stored it leaves, and wakes the
+        first waiting publisher to send the rest. Each publisher is woken
+        once Redis has stored its own event (not on every round trip).
         """
         self._flushing = True
         try:
@@ -498,12 +518,11 @@ class RedisStreamsTransport:
                     for slot in batch:
                         slot.error = error
                         slot.done = True
-                    self._round_trip.set()
-                    self._round_trip = anyio.Event()
+                        slot.wake()
         finally:
             self._flushing = False
-            self._round_trip.set()  # a waiting publisher takes over
-            self._round_trip = anyio.Event()
+            if self._outbox:
+                self._wake_next()  # a waiting publisher takes over
 
     # -- consuming ---------------------------------------------------------------------
 
