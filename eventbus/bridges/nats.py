@@ -120,6 +120,48 @@ def _expire(future: asyncio.Future[Any]) -> None:
         future.set_exception(TimeoutError("JetStream did not acknowledge the publish in time"))
 
 
+@final
+class _Deadlines:
+    """Fails the publishes JetStream has not acknowledged within *timeout*, with one timer.
+
+    Publishes start in time order and share one timeout, so their deadlines
+    come in order: a FIFO and a single timer stand in for a timer per
+    publish (whose cancelled entries would crowd the event loop's heap).
+    """
+
+    __slots__ = ("_handle", "_pending", "_timeout")
+
+    def __init__(self, timeout: float) -> None:
+        self._timeout = timeout
+        self._pending: deque[tuple[float, asyncio.Future[Any]]] = deque()
+        self._handle: asyncio.TimerHandle | None = None
+
+    def watch(self, future: asyncio.Future[Any]) -> None:
+        pending = self._pending
+        while pending and pending[0][1].done():  # acknowledged: forget them
+            pending.popleft()
+        loop = asyncio.get_running_loop()
+        pending.append((loop.time() + self._timeout, future))
+        if self._handle is None:
+            self._handle = loop.call_at(pending[0][0], self._sweep, loop)
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._handle = None
+        pending = self._pending
+        now = loop.time()
+        while pending and (pending[0][0] <= now or pending[0][1].done()):
+            _expire(pending.popleft()[1])
+        if pending:
+            self._handle = loop.call_at(pending[0][0], self._sweep, loop)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        while self._pending:  # the connection is going: nothing more will be acknowledged
+            _expire(self._pending.popleft()[1])
+
+
 def _subject_token(text: str) -> str:
     """Turn an event type name into subject tokens: keep dots, replace what NATS would reject."""
     tokens = [_UNSAFE_TOKEN_CHAR.sub("_", token) for token in text.split(".")]
@@ -246,6 +288,7 @@ class NatsTransport:
         "_client",
         "_connect_options",
         "_connect_timeout",
+        "_deadlines",
         "_groups",
         "_js",
         "_late",
@@ -308,6 +351,7 @@ class NatsTransport:
         self._publish_timeout = _validate_seconds("publish_timeout", publish_timeout)
         self._status = ConnectionTracker("nats", self._url)
         self._pipelined = False
+        self._deadlines = _Deadlines(self._publish_timeout)
         self._max_deliver = max_deliver
         self._batch_size = batch_size
         self._connect_options: dict[str, Any] = dict(connect_options or {})
@@ -446,6 +490,7 @@ class NatsTransport:
         client, self._client, self._js = self._client, None, None
         if client is None:
             return
+        self._deadlines.close()
         with anyio.move_on_after(_CLOSE_TIMEOUT, shield=True):
             late, self._late = self._late, []
             for msg in late:
@@ -541,13 +586,8 @@ class NatsTransport:
                 future = await js.publish_async(
                     subject, payload, stream=self._stream, headers=headers
                 )
-                timer = asyncio.get_running_loop().call_later(
-                    self._publish_timeout, _expire, future
-                )
-                try:
-                    await future
-                finally:
-                    timer.cancel()
+                self._deadlines.watch(future)
+                await future
             else:
                 await js.publish(
                     subject,
@@ -580,10 +620,7 @@ class NatsTransport:
                 await self.send(event)
             return
         encoded = [(self._subject(type(event)), cloudevent_json(event)) for event in events]
-        loop = asyncio.get_running_loop()
-        timeout = self._publish_timeout
         futures: list[asyncio.Future[Any]] = []
-        timers: list[asyncio.TimerHandle] = []
         failed: tuple[Event, BaseException] | None = None
         try:
             for event, (subject, payload) in zip(events, encoded, strict=True):
@@ -598,12 +635,10 @@ class NatsTransport:
                     failed = (event, exc)
                     break
                 futures.append(future)
-                timers.append(loop.call_later(timeout, _expire, future))
+                self._deadlines.watch(future)
             if futures:
                 await asyncio.wait(futures)
         finally:
-            for timer in timers:
-                timer.cancel()
             for future in futures:
                 if not future.done():  # cancelled while waiting: free the client's slots
                     future.cancel()

@@ -61,24 +61,23 @@ async def test_redis_publishers_cancelled_while_waiting_do_not_stall_the_others(
     """Publishers waiting for a shared pipeline may be cancelled; the rest are still stored."""
     import anyio
 
-    async with test_redis.transport(redis_url) as transport:
-        async with Bus(transport=transport) as bus:
-            first_stored = anyio.Event()
-            stored: list[int] = []
+    async with test_redis.transport(redis_url) as transport, Bus(transport=transport) as bus:
+        first_stored = anyio.Event()
+        stored: list[int] = []
 
-            async def publish(n: int) -> None:
-                await bus.publish(Ping(n))
-                stored.append(n)
-                first_stored.set()
+        async def publish(n: int) -> None:
+            await bus.publish(Ping(n))
+            stored.append(n)
+            first_stored.set()
 
-            with anyio.fail_after(30):
-                async with anyio.create_task_group() as survivors:
-                    with anyio.CancelScope() as doomed:
-                        async with anyio.create_task_group() as cancelled:
-                            for n in range(0, 400, 2):
-                                cancelled.start_soon(publish, n)
-                            for n in range(1, 400, 2):
-                                survivors.start_soon(publish, n)
-                            await first_stored.wait()
-                            doomed.cancel()
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as survivors:
+                with anyio.CancelScope() as doomed:
+                    async with anyio.create_task_group() as cancelled:
+                        for n in range(0, 400, 2):
+                            cancelled.start_soon(publish, n)
+                        for n in range(1, 400, 2):
+                            survivors.start_soon(publish, n)
+                        await first_stored.wait()
+                        doomed.cancel()
     assert {n for n in stored if n % 2} == set(range(1, 400, 2))
