@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import statistics
@@ -58,6 +59,7 @@ from eventbus import Bus, Event
 NATS_URL = "nats://127.0.0.1:4222"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 WINDOW = 256
+FETCH = 128  # messages per fetch for the raw consumers
 WORKERS = 3
 
 
@@ -113,17 +115,67 @@ async def nats_raw(count: int, window: int) -> float:
     client = await nats.connect(NATS_URL)
     js = client.jetstream(publish_async_max_pending=max(window, 1))
     await js.add_stream(name=stream, subjects=[f"{stream.lower()}.>"])
-    payload = b'{"specversion":"1.0","id":"x","source":"/","type":"t","data":{"n":1}}'
     subject = f"{stream.lower()}.e"
     try:
         start = time.perf_counter()
         if window == 1:
-            for _ in range(count):
-                await js.publish(subject, payload, stream=stream)
+            for n in range(count):
+                await js.publish(subject, json.dumps({"n": n}).encode(), stream=stream)
         else:
-            futures = [await js.publish_async(subject, payload) for _ in range(count)]
+            futures = [
+                await js.publish_async(subject, json.dumps({"n": n}).encode()) for n in range(count)
+            ]
             await asyncio.gather(*futures)
         elapsed = time.perf_counter() - start
+    finally:
+        await js.delete_stream(stream)
+        await client.close()
+    return count / elapsed
+
+
+async def nats_raw_end_to_end(count: int, window: int) -> float:
+    """The raw client end to end: pipelined publishes, a pull consumer in batches, ack each."""
+    import nats
+    from nats.js.api import AckPolicy, ConsumerConfig
+
+    stream = f"BENCH_RAWE2E_{uuid.uuid4().hex[:8]}"
+    subject = f"{stream.lower()}.e"
+    client = await nats.connect(NATS_URL)
+    js = client.jetstream(publish_async_max_pending=window)
+    await js.add_stream(name=stream, subjects=[f"{stream.lower()}.>"])
+    config = ConsumerConfig(durable_name="bench", ack_policy=AckPolicy.EXPLICIT)
+    pull = await js.pull_subscribe(subject, durable="bench", stream=stream, config=config)
+    done = Done(count)
+
+    async def handle(message: dict[str, Any]) -> None:
+        done.hit()
+
+    async def consume() -> None:
+        while True:
+            try:
+                messages = await pull.fetch(batch=FETCH, timeout=1)
+            except nats.errors.TimeoutError:
+                continue
+            for message in messages:
+                await handle(json.loads(message.data))
+                await message.ack()
+
+    try:
+        consumer = asyncio.create_task(consume())
+        start = time.perf_counter()
+        futures = [
+            await js.publish_async(subject, json.dumps({"n": n}).encode()) for n in range(count)
+        ]
+        await asyncio.gather(*futures)
+        await asyncio.wait(
+            [consumer, asyncio.ensure_future(done.wait())], return_when="FIRST_COMPLETED"
+        )
+        if consumer.done():
+            consumer.result()  # the consumer failed: raise its error
+        elapsed = time.perf_counter() - start
+        consumer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await consumer
     finally:
         await js.delete_stream(stream)
         await client.close()
@@ -176,19 +228,60 @@ async def redis_raw(count: int, window: int) -> float:
 
     key = f"bench:raw:{uuid.uuid4().hex[:8]}"
     client = redis.asyncio.Redis.from_url(REDIS_URL)
-    payload = '{"specversion":"1.0","id":"x","source":"/","type":"t","data":{"n":1}}'
     try:
         start = time.perf_counter()
         if window == 1:
-            for _ in range(count):
-                await client.xadd(key, {"cloudevent": payload})
+            for n in range(count):
+                await client.xadd(key, {"data": json.dumps({"n": n})})
         else:
-            for first in range(0, count, window):
-                pipe = client.pipeline(transaction=False)
-                for _ in range(min(window, count - first)):
-                    pipe.xadd(key, {"cloudevent": payload})
-                await pipe.execute()
+            await redis_pipelined(client, key, count, window)
         elapsed = time.perf_counter() - start
+    finally:
+        await client.delete(key)
+        await client.aclose()
+    return count / elapsed
+
+
+async def redis_pipelined(client: Any, key: str, count: int, window: int) -> None:
+    for first in range(0, count, window):
+        pipe = client.pipeline(transaction=False)
+        for n in range(first, min(first + window, count)):
+            pipe.xadd(key, {"data": json.dumps({"n": n})})
+        await pipe.execute()
+
+
+async def redis_raw_end_to_end(count: int, window: int) -> float:
+    """The raw client end to end: pipelined XADD, XREADGROUP in batches, one XACK per batch."""
+    import redis.asyncio
+
+    key = f"bench:rawe2e:{uuid.uuid4().hex[:8]}"
+    client = redis.asyncio.Redis.from_url(REDIS_URL)
+    await client.xgroup_create(key, "bench", id="$", mkstream=True)
+    done = Done(count)
+
+    async def handle(message: dict[str, Any]) -> None:
+        done.hit()
+
+    async def consume() -> None:
+        while not done.event.is_set():  # ends by itself: cancelling a blocked read can hang
+            reply = await client.xreadgroup("bench", "c1", {key: ">"}, count=FETCH, block=100)
+            for _stream, entries in reply.items() if isinstance(reply, dict) else reply:
+                for _id, fields in entries:
+                    await handle(json.loads(fields[b"data"]))
+                if entries:
+                    await client.xack(key, "bench", *(entry_id for entry_id, _ in entries))
+
+    try:
+        consumer = asyncio.create_task(consume())
+        start = time.perf_counter()
+        await redis_pipelined(client, key, count, window)
+        await asyncio.wait(
+            [consumer, asyncio.ensure_future(done.wait())], return_when="FIRST_COMPLETED"
+        )
+        if consumer.done():
+            consumer.result()  # the consumer failed: raise its error
+        elapsed = time.perf_counter() - start
+        await consumer
     finally:
         await client.delete(key)
         await client.aclose()
@@ -367,10 +460,12 @@ def rows(kind: str) -> list[tuple[str, Callable[[int], Awaitable[float]]]]:
         (nats_transport, nats_cleanup) if kind == "nats" else (redis_transport, redis_cleanup)
     )
     raw = nats_raw if kind == "nats" else redis_raw
+    raw_end_to_end = nats_raw_end_to_end if kind == "nats" else redis_raw_end_to_end
     faststream = faststream_nats if kind == "nats" else faststream_redis
     return [
         ("raw client, await each (publish only)", lambda n: raw(n, 1)),
         (f"raw client, {WINDOW} in flight (publish only)", lambda n: raw(n, WINDOW)),
+        (f"raw client, {WINDOW} in flight, end to end", lambda n: raw_end_to_end(n, WINDOW)),
         ("eventbus, 1 publisher", lambda n: eventbus_local(make, cleanup, n, 1)),
         (f"eventbus, {WINDOW} in flight", lambda n: eventbus_local(make, cleanup, n, WINDOW)),
         ("eventbus, publish_many", lambda n: eventbus_batch(make, cleanup, n)),
@@ -388,27 +483,42 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=5000, help="events per row and round")
     parser.add_argument("--repeats", type=int, default=3, help="rounds; the median is reported")
     parser.add_argument("--only", default="nats,redis", help="brokers to run: nats,redis")
+    parser.add_argument(
+        "--rows", default="", help="run only the rows whose name contains one of these (a,b)"
+    )
     args = parser.parse_args(argv)
-    print(f"{args.events} events per row, median of {args.repeats} round(s)\n")
+    wanted = [part for part in args.rows.split(",") if part]
+    print(f"{args.events} events per row, median of {args.repeats} interleaved round(s)\n")
     for kind in args.only.split(","):
+        selected = [
+            (name, run)
+            for name, run in rows(kind)
+            if not wanted or any(part in name for part in wanted)
+        ]
+        rates: dict[str, list[float]] = {name: [] for name, _ in selected}
+        failed: dict[str, str] = {}
+        for _ in range(args.repeats):  # one round runs every row once, so load hits all alike
+            for name, run in selected:
+                if name in failed:
+                    continue
+                try:
+                    rates[name].append(await run(args.events))
+                except Exception as exc:
+                    failed[name] = f"{type(exc).__name__}: {exc}"
         print(f"{kind}:")
-        results: dict[str, float] = {}
-        for name, run in rows(kind):
-            rates = []
-            try:
-                for _ in range(args.repeats):
-                    rates.append(await run(args.events))
-            except Exception as exc:
-                print(f"  {name:<52} error: {type(exc).__name__}: {exc}")
+        results = {name: statistics.median(got) for name, got in rates.items() if got}
+        for name, _ in selected:
+            if name in failed:
+                print(f"  {name:<52} error: {failed[name]}")
+            elif name in results:
+                print(f"  {name:<52} {results[name]:>9,.0f} events/s")
+        for base in (f"{WINDOW} in flight (publish only)", f"{WINDOW} in flight, end to end"):
+            baseline = results.get(f"raw client, {base}")
+            if not baseline:
                 continue
-            results[name] = statistics.median(rates)
-            print(f"  {name:<52} {results[name]:>9,.0f} events/s")
-        pipelined = results.get(f"raw client, {WINDOW} in flight (publish only)")
-        ours = results.get(f"eventbus, {WINDOW} in flight")
-        if pipelined and ours:
-            print(
-                f"  eventbus {WINDOW} in flight / raw {WINDOW} in flight: {ours / pipelined:.2f}x"
-            )
+            for name, rate in results.items():
+                if name.startswith("eventbus"):
+                    print(f"  {name} / raw {base}: {rate / baseline:.2f}x")
         print()
     return 0
 
