@@ -89,6 +89,28 @@ def ordered() -> Bus:
 
     bus.subscribe(Job, handle, name="ordered", ordered_by="key", concurrency=8)
     return bus
+
+
+def stateful() -> Bus:
+    # per key, the count and sum of its events in RedisState (the effects), and whether the
+    # events came in publish order; each delivery is also a line "n key" in this process's file
+    from eventbus import Context
+    from eventbus.bridges.redis import RedisState
+
+    bus = Bus(transport=transport())
+    store = RedisState(os.environ["EB_STATE_URL"], prefix=os.environ["EB_STREAM"])
+    fd = os.open(os.path.join(OUT, f"{os.getpid()}.txt"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+
+    async def count(event: Job, ctx: Context) -> None:
+        os.write(fd, f"{event.n} {event.key}\\n".encode())
+        state = ctx.state
+        state["in_order"] = state.get("in_order", True) and event.n > state.get("last", -1)
+        state["last"] = event.n
+        state["count"] = state.get("count", 0) + 1
+        state["sum"] = state.get("sum", 0) + event.n
+
+    bus.subscribe(Job, count, name="stateful", ordered_by="key", state=store, concurrency=8)
+    return bus
 """
 
 
@@ -361,3 +383,100 @@ async def test_a_second_signal_stops_without_waiting(
         assert await worker.wait() == 1
         assert "stopping without waiting" in worker.log
         assert lines(out) == ["start 1"]
+
+
+async def _state_of_keys(url: str, prefix: str) -> dict[str, dict[str, object]]:
+    """The RedisState of subscription 'stateful' for every key, read from Redis."""
+    import json
+
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(url)
+    try:
+        out = {}
+        for k in range(KEYS):
+            text = await client.hget(f"{prefix}:{len('stateful')}:stateful:s:k{k}", "d")
+            out[f"k{k}"] = json.loads(text) if text else {}
+        return out
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.integration
+async def test_three_workers_one_killed_stateful_effects_exactly_once(
+    broker: tuple[str, str], app: Path, tmp_path: Path, redis_url: str
+) -> None:
+    """3 workers, a stateful ordered handler on RedisState, one SIGKILLed: each effect once."""
+    kind, url = broker
+    stream = f"EBSTATE_{os.urandom(4).hex()}"
+    results = tmp_path / "results"
+    results.mkdir()
+    env = {
+        "EB_TRANSPORT": kind,
+        "EB_URL": url,
+        "EB_STREAM": stream,
+        "EB_OUT": str(results),
+        "EB_STATE_URL": redis_url,
+    }
+    expected = {
+        f"k{k}": {
+            "count": len(range(k, EVENTS, KEYS)),
+            "sum": sum(range(k, EVENTS, KEYS)),
+            "last": max(range(k, EVENTS, KEYS)),
+            "in_order": True,
+        }
+        for k in range(KEYS)
+    }
+    try:
+        async with (
+            BROKERS[kind](url, stream) as transport,
+            run_worker("app:stateful", cwd=app, env=env) as first,
+            run_worker("app:stateful", cwd=app, env=env) as second,
+            run_worker("app:stateful", cwd=app, env=env) as third,
+            Bus(transport=transport) as bus,
+        ):
+            workers = {str(w.process.pid): w for w in (first, second, third)}
+            for worker in workers.values():
+                await worker.wait_for("started")
+
+            async def publisher(keys: range) -> None:
+                for n in range(EVENTS):  # each key's events in order
+                    if n % KEYS in keys:
+                        await bus.publish(Job(n, key=f"k{n % KEYS}"))
+
+            killed = None
+            async with anyio.create_task_group() as tg:
+                for start in range(0, KEYS, 2):
+                    tg.start_soon(publisher, range(start, start + 2))
+                with anyio.fail_after(30):
+                    while killed is None:
+                        for pid, numbers in handled(results).items():
+                            if len(numbers) >= 500:
+                                killed = workers[pid]
+                        await anyio.sleep(0.02)
+                killed.signal(signal.SIGKILL)
+            with anyio.fail_after(60):  # the survivors take over; the state says when all is in
+                while await _state_of_keys(redis_url, stream) != expected:  # noqa: ASYNC110
+                    await anyio.sleep(0.1)
+            for worker in workers.values():
+                if worker is not killed:
+                    worker.signal(signal.SIGTERM)
+            for worker in workers.values():
+                assert await worker.wait() == (-signal.SIGKILL if worker is killed else 0)
+    finally:
+        import redis.asyncio
+
+        client = redis.asyncio.Redis.from_url(redis_url)
+        keys = [key async for key in client.scan_iter(match=f"{stream}:*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+    active = [pid for pid, numbers_of in handled(results).items() if numbers_of]
+    assert killed is not None
+    assert str(killed.process.pid) in active
+    assert len(active) >= 2, "another worker should have taken over from the killed one"
+    deliveries = sum(len(numbers) for numbers in handled(results).values())
+    print(
+        f"{kind} stateful: {EVENTS} events, {deliveries - EVENTS} duplicate deliveries, "
+        "each effect applied once"
+    )
