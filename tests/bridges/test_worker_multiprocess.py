@@ -12,7 +12,7 @@ from pathlib import Path
 import anyio
 import attrs
 import pytest
-from _worker_process import run_worker
+from _worker_process import WorkerProcess, run_worker
 
 from eventbus import Bus, Event, Transport
 
@@ -280,6 +280,31 @@ async def test_three_workers_one_killed_every_event_handled(
     assert all(len(numbers_of) > 0 for numbers_of in by_process.values())
 
 
+async def publish_by_key_and_kill_one(
+    bus: Bus, workers: dict[str, WorkerProcess], results: Path
+) -> WorkerProcess:
+    """Publish EVENTS over KEYS keys, each key's in order; SIGKILL the first worker to handle 500."""
+
+    async def publisher(keys: range) -> None:
+        # one task per few keys, each key's events published in order: stream order == n order
+        for n in range(EVENTS):
+            if n % KEYS in keys:
+                await bus.publish(Job(n, key=f"k{n % KEYS}"))
+
+    killed = None
+    async with anyio.create_task_group() as tg:
+        for start in range(0, KEYS, 2):
+            tg.start_soon(publisher, range(start, start + 2))
+        with anyio.fail_after(30):
+            while killed is None:
+                for pid, numbers in handled(results).items():
+                    if len(numbers) >= 500:
+                        killed = workers[pid]
+                await anyio.sleep(0.02)
+        killed.signal(signal.SIGKILL)
+    return killed
+
+
 def per_key_orders(directory: Path) -> dict[str, dict[str, list[int]]]:
     """pid -> key -> the event numbers that process handled for the key, in its order."""
     out: dict[str, dict[str, list[int]]] = {}
@@ -314,23 +339,7 @@ async def test_ordered_subscription_keeps_key_order_across_workers_with_one_kill
         for worker in workers.values():
             await worker.wait_for("started")
 
-        async def publisher(keys: range) -> None:
-            # one task per few keys, each key's events published in order: stream order == n order
-            for n in range(EVENTS):
-                if n % KEYS in keys:
-                    await bus.publish(Job(n, key=f"k{n % KEYS}"))
-
-        killed = None
-        async with anyio.create_task_group() as tg:
-            for start in range(0, KEYS, 2):
-                tg.start_soon(publisher, range(start, start + 2))
-            with anyio.fail_after(30):
-                while killed is None:
-                    for pid, numbers in handled(results).items():
-                        if len(numbers) >= 500:
-                            killed = workers[pid]
-                    await anyio.sleep(0.02)
-            killed.signal(signal.SIGKILL)
+        killed = await publish_by_key_and_kill_one(bus, workers, results)
         with anyio.fail_after(45):
             while True:
                 seen = {n for numbers_of in handled(results).values() for n in numbers_of}
@@ -439,22 +448,7 @@ async def test_three_workers_one_killed_stateful_effects_exactly_once(
             for worker in workers.values():
                 await worker.wait_for("started")
 
-            async def publisher(keys: range) -> None:
-                for n in range(EVENTS):  # each key's events in order
-                    if n % KEYS in keys:
-                        await bus.publish(Job(n, key=f"k{n % KEYS}"))
-
-            killed = None
-            async with anyio.create_task_group() as tg:
-                for start in range(0, KEYS, 2):
-                    tg.start_soon(publisher, range(start, start + 2))
-                with anyio.fail_after(30):
-                    while killed is None:
-                        for pid, numbers in handled(results).items():
-                            if len(numbers) >= 500:
-                                killed = workers[pid]
-                        await anyio.sleep(0.02)
-                killed.signal(signal.SIGKILL)
+            killed = await publish_by_key_and_kill_one(bus, workers, results)
             with anyio.fail_after(60):  # the survivors take over; the state says when all is in
                 while await _state_of_keys(redis_url, stream) != expected:  # noqa: ASYNC110
                     await anyio.sleep(0.1)
