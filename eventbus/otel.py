@@ -330,7 +330,12 @@ class Instrumentation:
         """A callback observing one field of the broker connection (nothing in memory)."""
 
         def observe(options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
-            status = self.bus.metrics().transport if self._installed else None
+            if not self._installed:
+                return []
+            try:
+                status = self.bus.transport_status()
+            except Exception:  # a broken status(): the snapshot reports it as disconnected
+                status = self.bus.metrics().transport
             if status is None:
                 return []
             return [
