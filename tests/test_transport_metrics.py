@@ -268,3 +268,19 @@ async def test_otel_memory_bus_observes_no_transport() -> None:
         instrument(bus, tracer_provider=NoOpTracerProvider(), meter_provider=meter_provider)
         assert _transport_points(reader) == {"connected": [], "buffered": [], "reconnects": []}
     meter_provider.shutdown()
+
+
+async def test_otel_failing_status_reports_disconnected() -> None:
+    """A transport whose status() raises is observed as disconnected, not as an error."""
+    reader = InMemoryMetricReader()
+    meter_provider = MeterProvider(metric_readers=[reader])
+    async with Bus(transport=BrokenStatusBroker()) as bus:
+        instrument(bus, tracer_provider=NoOpTracerProvider(), meter_provider=meter_provider)
+        points = _transport_points(reader)
+    meter_provider.shutdown()
+    attributes = {"messaging.system": "eventbus", "eventbus.transport": "BrokenStatusBroker"}
+    assert points == {
+        "connected": [(attributes, 0)],
+        "buffered": [(attributes, 0)],
+        "reconnects": [(attributes, 0)],
+    }
