@@ -338,9 +338,10 @@ async def eventbus_batch(
     async def handle(event: BenchEvent) -> None:
         done.hit()
 
+    bus = Bus(transport=make(stream))
+    bus.subscribe(BenchEvent, handle, name="bench", concurrency=16)  # its group made at start
     try:
-        async with Bus(transport=make(stream)) as bus:
-            bus.subscribe(BenchEvent, handle, name="bench", concurrency=16)
+        async with bus:
             events = [BenchEvent(n) for n in range(count)]
             start = time.perf_counter()
             await bus.publish_many(events)
@@ -360,9 +361,10 @@ async def eventbus_local(
     async def handle(event: BenchEvent) -> None:
         done.hit()
 
+    bus = Bus(transport=make(stream))
+    bus.subscribe(BenchEvent, handle, name="bench", concurrency=16)  # its group made at start
     try:
-        async with Bus(transport=make(stream)) as bus:
-            bus.subscribe(BenchEvent, handle, name="bench", concurrency=16)
+        async with bus:
             start = time.perf_counter()
             await windowed(count, window, lambda n: bus.publish(BenchEvent(n)))
             await done.wait()
