@@ -28,7 +28,7 @@ from ._deadletter import (
 )
 from ._exceptions import SerializationError
 from ._retry import DeadLetterCondition
-from ._serialization import _parse_json, decode_stored, to_cloudevent
+from ._serialization import _parse_json, cloudevent_json, decode_stored
 from ._settle import publish_to_tracked
 from ._sqlite import PRIVATE_FILE_MODE, ClosingFile, SqliteFile, from_us, to_us, transaction
 
@@ -500,7 +500,7 @@ def _encode(letter: DeadLetter) -> tuple[Any, ...]:
     if not isinstance(letter, DeadLetter):
         raise TypeError(f"put() takes a DeadLetter, got {type(letter).__name__}")
     try:
-        document = json.dumps(to_cloudevent(letter.event), separators=(",", ":"))
+        document = cloudevent_json(letter.event)
     except (SerializationError, TypeError, ValueError) as exc:
         raise SerializationError(
             f"dead letter {letter.id} (subscription {letter.subscription!r}): cannot store "

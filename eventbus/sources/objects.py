@@ -9,7 +9,6 @@ for files that other programs change in a directory.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import secrets
@@ -24,7 +23,7 @@ import attrs
 from .._bus import Bus
 from .._events import Event
 from .._exceptions import SerializationError
-from .._serialization import decode_stored, to_cloudevent
+from .._serialization import cloudevent_json, decode_stored
 from .._settle import publish_tracked
 from .._sqlite import PRIVATE_FILE_MODE, check_mode
 from ._common import Sequencer, check_bus, check_name, ensure_running, run_sync
@@ -271,7 +270,7 @@ class ObjectStore:
             self._pending[sequencer] = event
             return
         forget, self._settled = self._settled, []
-        document = json.dumps(to_cloudevent(event), separators=(",", ":")).encode()
+        document = cloudevent_json(event).encode()
 
         def journal() -> None:
             if forget:
