@@ -91,6 +91,8 @@ def _time_in(value: object) -> datetime:
 
 
 def _aware_utc(value: object) -> datetime:
+    if value.__class__ is datetime and value.tzinfo is UTC:
+        return value  # UTC already (a decoded event's time)
     if not isinstance(value, datetime):
         raise TypeError(f"Event.time must be a datetime, got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
@@ -211,12 +213,17 @@ Event.__annotations__ = get_type_hints(Event)
 def _lazy_envelope() -> dict[str, Callable[[Any, Any], None]]:
     """Turn the envelope's slots into properties; return each slot's setter."""
     setters: dict[str, Callable[[Any, Any], None]] = {}
+    getters = _SLOT_GETTERS
     fromtimestamp = datetime.fromtimestamp
     epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    source_slot = Event.__dict__["source"]
+    get_source, put_source = source_slot.__get__, source_slot.__set__
+    no_source = attrs.fields(Event).source.default
     for field in attrs.fields(Event):
         slot = Event.__dict__[field.name]
         get, put = slot.__get__, slot.__set__
         setters[field.name] = put
+        getters[field.name] = get
         if field.name == "id":
 
             def read(self: Event, get: Any = get, put: Any = put, default: Any = _ids.pop) -> Any:
@@ -260,13 +267,70 @@ def _lazy_envelope() -> dict[str, Callable[[Any, Any], None]]:
                     return default
 
             doc = f"Envelope field {field.name!r} (default {field.default!r})."
-        setattr(Event, field.name, property(read, put, doc=doc))
+        write = put
+        if field.name not in ("id", "time", "source"):
+            # Storing an optional envelope field stores the source too, so
+            # an event whose source slot is empty has every optional field
+            # at its default (see optional_envelope).
+            def write(self: Event, value: Any, put: Any = put) -> None:
+                put(self, value)
+                try:
+                    get_source(self)
+                except AttributeError:
+                    put_source(self, no_source)
+
+        setattr(Event, field.name, property(read, write, doc=doc))
     return setters
 
 
+_SLOT_GETTERS: Final[dict[str, Callable[[Any], Any]]] = {}  # the stored value, unconverted
 _SETTERS: Final = _lazy_envelope()
 _ENVELOPE: Final = {f.name: f for f in attrs.fields(Event)}
 _SET_TIME: Final = _SETTERS["time"]
+_GET_TIME: Final = _SLOT_GETTERS["time"]
+_GET_SOURCE: Final = _SLOT_GETTERS["source"]
+_SET_SOURCE: Final = _SETTERS["source"]
+_NO_OPTIONAL: Final = ("", None, None, None, None)
+
+
+def optional_envelope(event: Event) -> tuple[str, str | None, str | None, str | None, str | None]:
+    """*event*'s source, correlation id, causation id, traceparent and tracestate.
+
+    What reading the five properties gives, without their first-read cost
+    (an exception each) for an event built with none of them: its source
+    slot is empty only while all five are at their defaults, as storing
+    any of them stores the source too. Internal: the CloudEvents encoder's.
+    """
+    try:
+        source = _GET_SOURCE(event)
+    except AttributeError:
+        return _NO_OPTIONAL
+    return source, event.correlation_id, event.causation_id, event.traceparent, event.tracestate
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_second_text: tuple[int, str] = (-1, "")  # the last whole second written, as RFC 3339 text
+
+
+def time_text(event: Event) -> str:
+    """``event.time`` as RFC 3339 text in UTC with a ``Z``, as ``isoformat()`` writes it.
+
+    For an event whose time was never read (the common case when
+    publishing), formats the stored clock reading without building the
+    datetime: the text of the current second is kept, the microseconds
+    appended. Internal: the CloudEvents encoder's time.
+    """
+    global _second_text
+    value = _GET_TIME(event)
+    if value.__class__ is not int:
+        moment: datetime = event.time
+        text = (moment if moment.tzinfo is UTC else moment.astimezone(UTC)).isoformat()
+        return text.removesuffix("+00:00") + "Z"
+    seconds, micros = divmod(value // 1000, 1_000_000)
+    cached = _second_text
+    if cached[0] != seconds:
+        cached = _second_text = (seconds, (_EPOCH + timedelta(seconds=seconds)).isoformat()[:19])
+    return f"{cached[1]}.{micros:06d}Z" if micros else f"{cached[1]}Z"
 
 
 def _set_envelope(self: Event, given: dict[str, Any]) -> None:
@@ -279,6 +343,8 @@ def _set_envelope(self: Event, given: dict[str, Any]) -> None:
                 f"{type(self).__qualname__}.__init__() got an unexpected keyword argument {name!r}"
             )
         put(self, _time_in(value) if name == "time" else value)
+    if "source" not in given:
+        _SET_SOURCE(self, "")  # stored, so optional_envelope() reads the slots given
     if "time" not in given:
         _SET_TIME(self, _time.time_ns())
 

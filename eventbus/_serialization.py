@@ -43,7 +43,7 @@ from typing import Any, Final, NoReturn
 
 import attrs
 
-from ._events import Event, event_class
+from ._events import Event, event_class, optional_envelope, time_text
 from ._exceptions import SerializationError
 
 __all__ = [
@@ -92,6 +92,29 @@ def to_cloudevent(event: Event) -> dict[str, Any]:
         SerializationError: a field holds a value JSON cannot carry (the
             message names the field).
     """
+    time, data = _render(event)
+    out: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": event.id,
+        "source": event.source or _EMPTY_SOURCE,
+        "type": type(event).event_type(),
+        "time": time,
+        "datacontenttype": "application/json",
+        "data": data,
+    }
+    if event.correlation_id is not None:
+        out["correlationid"] = event.correlation_id
+    if event.causation_id is not None:
+        out["causationid"] = event.causation_id
+    if event.traceparent is not None:
+        out["traceparent"] = event.traceparent
+        if event.tracestate is not None:
+            out["tracestate"] = event.tracestate
+    return out
+
+
+def _render(event: Event) -> tuple[str, dict[str, Any]]:
+    """*event*'s time as RFC 3339 text and its declared fields as JSON values (checked)."""
     if not isinstance(event, Event):
         raise SerializationError(
             f"to_cloudevent() takes an Event instance, got {type(event).__name__}"
@@ -100,7 +123,7 @@ def to_cloudevent(event: Event) -> dict[str, Any]:
     data: dict[str, Any] = {}
     name = "time"
     try:
-        time = _format_time(event.time)
+        time = time_text(event)
         for name, encode, _ in _codec(cls):
             data[name] = encode(getattr(event, name), name)
     except SerializationError:
@@ -118,24 +141,7 @@ def to_cloudevent(event: Event) -> dict[str, Any]:
             f"({type(exc).__name__}: {_short(str(exc))})"
         ) from exc
     _check_tree(data, "data", 2, numbers=True)
-    out: dict[str, Any] = {
-        "specversion": "1.0",
-        "id": event.id,
-        "source": event.source or _EMPTY_SOURCE,
-        "type": cls.event_type(),
-        "time": time,
-        "datacontenttype": "application/json",
-        "data": data,
-    }
-    if event.correlation_id is not None:
-        out["correlationid"] = event.correlation_id
-    if event.causation_id is not None:
-        out["causationid"] = event.causation_id
-    if event.traceparent is not None:
-        out["traceparent"] = event.traceparent
-        if event.tracestate is not None:
-            out["tracestate"] = event.tracestate
-    return out
+    return time, data
 
 
 def from_cloudevent(document: Mapping[str, Any] | str | bytes) -> Event:
@@ -185,52 +191,58 @@ def _decode(document: Mapping[str, Any] | str | bytes, max_size: int | None) -> 
 
 
 def _from_cloudevent(document: Mapping[str, Any] | str | bytes, max_size: int | None) -> Event:
-    if isinstance(document, str | bytes | bytearray):
-        document = _parse_json(document, max_size)
-    elif isinstance(document, Mapping):
+    # Exact-type checks first: this runs once per event a transport delivers.
+    kind = document.__class__
+    if kind is bytes or kind is str or isinstance(document, str | bytes | bytearray):
+        document = _parse_json(document, max_size)  # type: ignore[arg-type]
+    elif kind is dict or isinstance(document, Mapping):
         _check_tree(document, "the CloudEvent", 1, numbers=True)
     else:
         raise SerializationError(
             f"a CloudEvent must be a JSON object, got {type(document).__name__}"
         )
-    if not isinstance(document, Mapping):
+    if document.__class__ is not dict and not isinstance(document, Mapping):
         raise SerializationError(
             f"a CloudEvent must be a JSON object, got {type(document).__name__}"
         )
-    version = document.get("specversion")
+    get = document.get
+    version = get("specversion")
     if version != "1.0":
         raise SerializationError(
             f"specversion: expected '1.0', got {_short(repr(version))}; "
             "only CloudEvents 1.0 is supported"
         )
-    for required in ("id", "source", "type"):
-        value = document.get(required)
-        if not isinstance(value, str) or not value:
+    event_id, source, type_name = get("id"), get("source"), get("type")
+    for required, value in (("id", event_id), ("source", source), ("type", type_name)):
+        if value.__class__ is not str or not value:
+            if isinstance(value, str) and value:
+                continue  # a str subclass
             raise SerializationError(f"{required}: a CloudEvent needs a non-empty string")
-    cls = event_class(document["type"])
-    data = document.get("data", {})
+    cls = event_class(type_name)  # type: ignore[arg-type]  # a str: checked above
+    data = get("data")
     if data is None:
         data = {}
-    if not isinstance(data, Mapping):
+    elif data.__class__ is not dict and not isinstance(data, Mapping):
         raise SerializationError(
             f"data: expected a JSON object for {cls.event_type()}, got {type(data).__name__}"
         )
     kwargs: dict[str, Any] = {}
-    for name, _, decode in _codec(cls):
+    for name, decode, where in _decode_plan(cls):
         if name in data:
-            kwargs[name] = decode(data[name], f"data.{name}")
-    kwargs["id"] = document["id"]
-    source = document["source"]
+            kwargs[name] = decode(data[name], where)
+    kwargs["id"] = event_id
     kwargs["source"] = "" if source == _EMPTY_SOURCE else source
-    if "time" in document and document["time"] is not None:
-        kwargs["time"] = _parse_time(document["time"], "time")
+    time = get("time")
+    if time is not None:
+        kwargs["time"] = _parse_time(time, "time")
     for ext, field in (("correlationid", "correlation_id"), ("causationid", "causation_id")):
-        value = document.get(ext)
+        value = get(ext)
         if value is not None:
             if not isinstance(value, str):
                 raise SerializationError(f"{ext}: expected a string, got {type(value).__name__}")
             kwargs[field] = value
-    kwargs.update(_trace_context(document))
+    if "traceparent" in document:
+        kwargs.update(_trace_context(document))
     try:
         return cls(**kwargs)
     except (TypeError, ValueError, OverflowError) as exc:
@@ -280,7 +292,10 @@ def _parse_json(text: str | bytes | bytearray, max_size: int | None = MAX_DOCUME
         )
     if not isinstance(text, str):
         try:  # as json.loads does: UTF-8, -16 or -32, told apart by the first bytes
-            text = bytes(text).decode(json.detect_encoding(text), "surrogatepass")
+            if text[:1] == b"{" and text[1:2] != b"\x00":  # UTF-8: what the transports send
+                text = bytes(text).decode("utf-8", "surrogatepass")
+            else:
+                text = bytes(text).decode(json.detect_encoding(text), "surrogatepass")
         except UnicodeDecodeError as exc:
             raise SerializationError(f"CloudEvent is not valid JSON: {exc}") from None
     if text.count("[") + text.count("{") > MAX_DEPTH and _too_deep(text):
@@ -358,9 +373,51 @@ _DECODER: Final = json.JSONDecoder(
 _COMPACT: Final = json.JSONEncoder(separators=(",", ":"))
 
 
+_QUOTE: Final = json.encoder.encode_basestring_ascii  # a JSON string as _COMPACT writes it
+_TYPE_JSON: dict[type, str] = {}  # an event class's quoted type name
+
+
 def cloudevent_json(event: Event) -> str:
-    """``to_cloudevent(event)`` as compact JSON text (internal: what the transports send)."""
-    return _COMPACT.encode(to_cloudevent(event))
+    """``to_cloudevent(event)`` as compact JSON text (internal: what the transports send).
+
+    The same text as ``_COMPACT.encode(to_cloudevent(event))``, written
+    without building the envelope dict: the transports pay this per event.
+    """
+    time, data = _render(event)
+    cls = type(event)
+    event_id = event.id
+    source, correlation, causation, traceparent, tracestate = optional_envelope(event)
+    source = source or _EMPTY_SOURCE
+    if (
+        type(event_id) is not str
+        or type(source) is not str
+        or (correlation is not None and type(correlation) is not str)
+        or (causation is not None and type(causation) is not str)
+        or (traceparent is not None and type(traceparent) is not str)
+        or (tracestate is not None and type(tracestate) is not str)
+    ):
+        return _COMPACT.encode(to_cloudevent(event))  # odd envelope values: the general path
+    quoted_type = _TYPE_JSON.get(cls)
+    if quoted_type is None:
+        quoted_type = _TYPE_JSON[cls] = _QUOTE(cls.event_type())
+    text = (
+        f'{{"specversion":"1.0","id":{_QUOTE(event_id)},"source":{_QUOTE(source)},'
+        f'"type":{quoted_type},"time":"{time}","datacontenttype":"application/json",'
+        f'"data":{_COMPACT.encode(data)}'
+    )
+    if correlation is None and causation is None and traceparent is None:
+        return text + "}"
+    parts = [text]
+    if correlation is not None:
+        parts.append(f',"correlationid":{_QUOTE(correlation)}')
+    if causation is not None:
+        parts.append(f',"causationid":{_QUOTE(causation)}')
+    if traceparent is not None:
+        parts.append(f',"traceparent":{_QUOTE(traceparent)}')
+        if tracestate is not None:
+            parts.append(f',"tracestate":{_QUOTE(tracestate)}')
+    parts.append("}")
+    return "".join(parts)
 
 
 def _check_tree(value: Any, where: str, depth: int, *, numbers: bool) -> None:
@@ -456,6 +513,19 @@ def _codec(cls: type) -> tuple[tuple[str, Encoder, Decoder], ...]:
 
 
 _CODECS: dict[type, tuple[tuple[str, Encoder, Decoder], ...]] = {}
+
+
+def _decode_plan(cls: type) -> tuple[tuple[str, Decoder, str], ...]:
+    """Each field's name, decoder and place in a CloudEvent (``data.<name>``)."""
+    plan = _DECODE_PLANS.get(cls)
+    if plan is None:
+        plan = _DECODE_PLANS[cls] = tuple(
+            (name, decode, f"data.{name}") for name, _, decode in _codec(cls)
+        )
+    return plan
+
+
+_DECODE_PLANS: dict[type, tuple[tuple[str, Decoder, str], ...]] = {}
 
 
 def _build_codec(cls: type) -> tuple[tuple[str, Encoder, Decoder], ...]:
@@ -751,6 +821,8 @@ def _expect(kind: type) -> Decoder:
 
 
 def _decode_int(v: Any, p: str) -> int:
+    if v.__class__ is int:
+        return v  # the common case; the parser bounded its digits
     if isinstance(v, bool) or not isinstance(v, int | str):
         raise SerializationError(f"{p}: expected an integer, got {type(v).__name__} {v!r:.60}")
     if isinstance(v, str) and len(v) > MAX_NUMBER_DIGITS + 1:
@@ -801,7 +873,8 @@ def _decode_decimal(v: Any, p: str) -> Decimal:
 
 
 def _format_time(value: datetime) -> str:
-    text = value.astimezone(UTC).isoformat()
+    # An event's time is UTC already (Event normalises it): no conversion then.
+    text = (value if value.tzinfo is UTC else value.astimezone(UTC)).isoformat()
     return text.removesuffix("+00:00") + "Z"
 
 
@@ -814,6 +887,8 @@ def _parse_time(v: Any, p: str) -> datetime:
         parsed = datetime.fromisoformat(v)
     except ValueError:
         raise SerializationError(f"{p}: {v!r:.60} is not an RFC 3339 timestamp") from None
+    if parsed.tzinfo is UTC:
+        return parsed  # "Z" or "+00:00": nothing to convert
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise SerializationError(f"{p}: {v!r} has no UTC offset; RFC 3339 requires one")
     try:
