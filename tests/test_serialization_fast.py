@@ -8,15 +8,17 @@ user can give, and the helpers under it to the properties they stand in for.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import attrs
 import hypothesis.strategies as st
+import pytest
 from hypothesis import given
 
-from eventbus import Event, from_cloudevent, to_cloudevent
+from eventbus import Event, SerializationError, from_cloudevent, to_cloudevent
 from eventbus._events import _SET_TIME, optional_envelope, time_text
-from eventbus._serialization import _COMPACT, cloudevent_json
+from eventbus._serialization import _COMPACT, _DECODER, _parse_json, cloudevent_json
 
 
 @attrs.frozen
@@ -132,3 +134,26 @@ def test_optional_field_stored_after_construction_is_seen() -> None:
     object.__setattr__(event, "correlation_id", "c-1")
     assert optional_envelope(event) == ("", "c-1", None, None, None)
     assert cloudevent_json(event) == general(event)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | texts,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(texts, inner, max_size=4),
+    max_leaves=20,
+)
+paddings = st.sampled_from(["", " ", "\n", " \t"])
+
+
+@given(value=json_values, before=paddings, after=paddings, tail=st.sampled_from(["", "x", "{}"]))
+def test_parse_takes_what_json_takes_and_refuses_what_it_refuses(
+    value: object, before: str, after: str, tail: str
+) -> None:
+    """Scanning the text directly changes nothing: whitespace, extra data, errors as json's."""
+    text = before + json.dumps(value) + after + tail
+    try:
+        expected = _DECODER.decode(text)
+    except ValueError:
+        with pytest.raises(SerializationError, match="not valid JSON"):
+            _parse_json(text)
+    else:
+        assert _parse_json(text) == expected
