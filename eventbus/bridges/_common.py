@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,8 +19,13 @@ __all__ = ["decode_message", "report_undecodable"]
 logger = logging.getLogger("eventbus.bridges")
 
 
-def decode_message(warned: set[tuple[str, str]], group: str, data: Any, where: str) -> Event | None:
+def decode_message(
+    warned: set[tuple[str, str]], group: str, data: Any, where: str | Callable[[], str]
+) -> Event | None:
     """Decode one broker message for consumer group *group*; never raise.
+
+    *where* names the message in logs (a callable is asked only if one is
+    written: the transports pay nothing for it per message).
 
     Returns:
         The event; ``None`` for a message to acknowledge and skip (an
@@ -35,6 +41,8 @@ def decode_message(warned: set[tuple[str, str]], group: str, data: Any, where: s
         return from_cloudevent(data)
     except Exception as exc:  # any failure of untrusted input: never stop the consumer
         error = exc
+    if not isinstance(where, str):
+        where = where()
     document = _peek(data)
     type_name = document.get("type") if document is not None else None
     if not isinstance(type_name, str):

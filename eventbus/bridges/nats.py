@@ -985,8 +985,12 @@ class NatsTransport:
                     logger.debug("in-progress heartbeat failed: %s", exc)
 
     def _decode(self, group: str, msg: Msg) -> Event | None:
-        where = f"stream {self._stream!r} subject {msg.subject!r}"
-        return decode_message(self._unknown, group, msg.data, where)
+        return decode_message(
+            self._unknown,
+            group,
+            msg.data,
+            lambda: f"stream {self._stream!r} subject {msg.subject!r}",
+        )
 
     # -- introspection -----------------------------------------------------------------
 

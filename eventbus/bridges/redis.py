@@ -72,6 +72,7 @@ logger = logging.getLogger("eventbus.bridges.redis")
 
 FIELD: Final = "cloudevent"
 """The stream entry field that holds the CloudEvents JSON."""
+_FIELD_BYTES: Final = FIELD.encode()
 
 _MAX_BLOCK: Final = 2.0  # seconds one XREADGROUP waits for entries
 _CLOSE_TIMEOUT: Final = 5.0  # seconds to flush acks when a consumer or the transport stops
@@ -862,18 +863,22 @@ class RedisStreamsTransport:
     def _decode(self, group: str, entry_id: EntryId, fields: Any) -> Event | None:
         data = None
         if isinstance(fields, Mapping):
-            data = fields.get(FIELD.encode(), fields.get(FIELD))
-        where = f"stream {self._stream!r} entry {_text(entry_id)}"
+            data = fields.get(_FIELD_BYTES)
+            if data is None:
+                data = fields.get(FIELD)
         if data is None:
             logger.error(
                 "subscription %r received an entry without a %r field (%s); it was "
                 "acknowledged and skipped",
                 group,
                 FIELD,
-                where,
+                self._where(entry_id),
             )
             return None
-        return decode_message(self._unknown, group, data, where)
+        return decode_message(self._unknown, group, data, lambda: self._where(entry_id))
+
+    def _where(self, entry_id: EntryId) -> str:
+        return f"stream {self._stream!r} entry {_text(entry_id)}"
 
     # -- introspection -----------------------------------------------------------------
 

@@ -94,3 +94,19 @@ def test_arbitrary_bytes_never_raise(data: bytes | str) -> None:
     """Whatever arrives, decoding returns an event, an UndecodableEvent or None."""
     result = decode(data)
     assert result is None or isinstance(result, Event)
+
+
+def test_where_is_asked_only_when_a_message_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """A callable *where* costs nothing for good messages and names the bad ones in the log."""
+    asked: list[str] = []
+
+    def where() -> str:
+        asked.append("asked")
+        return "queue q entry 7"
+
+    assert decode_message(set(), "g", json.dumps(to_cloudevent(GOOD)), where) == GOOD
+    assert asked == []
+    with caplog.at_level(logging.ERROR, logger="eventbus.bridges"):
+        assert isinstance(decode_message(set(), "g", POISON["not JSON"], where), UndecodableEvent)
+    assert asked == ["asked"]
+    assert "queue q entry 7" in caplog.text
