@@ -377,7 +377,7 @@ _DECODER: Final = json.JSONDecoder(
     parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant
 )
 _COMPACT: Final = json.JSONEncoder(separators=(",", ":"))
-_SCAN: Final = _DECODER.scan_once
+_SCAN: Final[Callable[[str, int], tuple[Any, int]]] = _DECODER.scan_once  # type: ignore[attr-defined]
 
 
 def _compact_data(data: dict[str, Any]) -> str:
@@ -391,10 +391,11 @@ def _compact_data(data: dict[str, Any]) -> str:
     return "".join(_C_ENCODE(data, 0))
 
 
-_C_ENCODE: Final = (
+_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)  # untyped: CPython's C encoder
+_C_ENCODE: Final[Callable[[Any, int], Any] | None] = (
     None
-    if json.encoder.c_make_encoder is None
-    else json.encoder.c_make_encoder(
+    if _make_encoder is None
+    else _make_encoder(
         None,  # no circular-reference check (see _compact_data)
         _COMPACT.default,
         json.encoder.encode_basestring_ascii,
