@@ -189,7 +189,7 @@ class RedisStreamsTransport:
         consumer: this process's consumer name within each group; default
             ``<host>-<pid>-<random>``, unique per transport. Two live
             transports must not share one.
-        batch_size: how many entries one read takes at most (default 64).
+        batch_size: how many entries one read takes at most (default 128).
             Larger batches cost fewer round trips; smaller ones leave more
             entries for the other processes sharing the subscription.
         publish_timeout: seconds :meth:`send` waits for Redis to store an
@@ -229,6 +229,7 @@ class RedisStreamsTransport:
         "_stream",
         "_unknown",
         "_url",
+        "_xadd_head",
     )
 
     def __init__(
@@ -239,7 +240,7 @@ class RedisStreamsTransport:
         maxlen: int | None = None,
         claim_idle: float = 30.0,
         consumer: str | None = None,
-        batch_size: int = 64,
+        batch_size: int = 128,
         publish_timeout: float = 10.0,
         client_options: Mapping[str, Any] | None = None,
     ) -> None:
@@ -284,6 +285,8 @@ class RedisStreamsTransport:
             **(client_options or {}),
         }
         self._status = ConnectionTracker("redis", _safe_url(url))
+        trim = () if maxlen is None else ("MAXLEN", "~", str(maxlen))
+        self._xadd_head: tuple[str, ...] = ("XADD", stream, *trim, "*", FIELD)
         self._outbox: list[_Publish] = []  # published, not yet sent to Redis
         self._flushing = False
         self._client: redis.asyncio.Redis | None = None
@@ -494,22 +497,17 @@ class RedisStreamsTransport:
                     error: BaseException | None = None
                     try:
                         with anyio.fail_after(self._publish_timeout):
+                            # XADD written out: redis-py's xadd() rebuilds these arguments
+                            # and checks its options on every call.
+                            head = self._xadd_head
                             if len(batch) == 1:
-                                await client.xadd(
-                                    self._stream,
-                                    {FIELD: batch[0].payload},
-                                    maxlen=self._maxlen,
-                                    approximate=True,
-                                )
+                                single: Any = client.execute_command  # untyped in redis-py
+                                await single(*head, batch[0].payload)
                             else:
                                 pipe = client.pipeline(transaction=False)
+                                command: Any = pipe.execute_command
                                 for slot in batch:
-                                    pipe.xadd(
-                                        self._stream,
-                                        {FIELD: slot.payload},
-                                        maxlen=self._maxlen,
-                                        approximate=True,
-                                    )
+                                    command(*head, slot.payload)
                                 await pipe.execute()
                     except (redis.exceptions.RedisError, OSError, TimeoutError) as exc:
                         error = exc
