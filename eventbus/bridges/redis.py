@@ -198,7 +198,10 @@ class RedisStreamsTransport:
             ``redis.asyncio.Redis.from_url`` (password, TLS, timeouts). A
             ``socket_timeout`` must exceed the read's ``BLOCK`` time
             (``min(2, claim_idle / 2)`` seconds). ``socket_connect_timeout``
-            defaults to 5 seconds.
+            defaults to 5 seconds. Publishing uses a second connection
+            pool, without a ``socket_timeout`` unless you give one:
+            ``publish_timeout`` bounds each of its round trips (redis-py
+            would otherwise arm a timer for every reply it reads).
 
     During an outage, :meth:`send` raises :class:`~eventbus.TransportError`
     (the client's exception chained) and consumers retry with backoff;
@@ -225,6 +228,7 @@ class RedisStreamsTransport:
         "_maxlen",
         "_outbox",
         "_publish_timeout",
+        "_publisher",
         "_status",
         "_stream",
         "_unknown",
@@ -290,6 +294,10 @@ class RedisStreamsTransport:
         self._outbox: list[_Publish] = []  # published, not yet sent to Redis
         self._flushing = False
         self._client: redis.asyncio.Redis | None = None
+        # Publishing has a client of its own, without a socket timeout unless one is given:
+        # redis-py arms a timer for every reply it reads (every XADD of a pipeline), and
+        # publish_timeout bounds each round trip already.
+        self._publisher: redis.asyncio.Redis | None = None
         self._late: list[tuple[str, EntryId]] = []  # (group, id) acked after their consumer stopped
         self._unknown: set[tuple[str, str]] = set()  # (group, event type) already warned about
 
@@ -362,6 +370,10 @@ class RedisStreamsTransport:
                 f"Redis at {self._url} is version {info.get('redis_version')}; "
                 "RedisStreamsTransport needs Redis 6.2 or later (XAUTOCLAIM)"
             )
+        options = self._client_options
+        if "socket_timeout" not in options:
+            options = {**options, "socket_timeout": None}
+        self._publisher = redis.asyncio.Redis.from_url(self._url, **options)  # connects on use
         self._client = client
         self._status.up()
 
@@ -374,6 +386,9 @@ class RedisStreamsTransport:
         client, self._client = self._client, None
         if client is None:
             return
+        publisher, self._publisher = self._publisher, None
+        if publisher is not None:
+            await self._close_quietly(publisher)
         self._status.connected = False
         with anyio.move_on_after(_CLOSE_TIMEOUT, shield=True):
             late, self._late = self._late, []
@@ -391,6 +406,11 @@ class RedisStreamsTransport:
                 await client.aclose()
             except (redis.exceptions.RedisError, OSError) as exc:  # pragma: no cover - defensive
                 logger.warning("closing the Redis connection failed: %s", exc)
+
+    def _require_publisher(self) -> redis.asyncio.Redis:
+        self._require()
+        assert self._publisher is not None
+        return self._publisher
 
     def _require(self) -> redis.asyncio.Redis:
         if self._client is None:
@@ -413,7 +433,7 @@ class RedisStreamsTransport:
                 deduplication: a retry after a lost reply may store the
                 event twice (handlers see it twice; see ``eventbus.idempotent``).
         """
-        client = self._require()
+        client = self._require_publisher()
         payload = cloudevent_json(event)
         slot = _Publish(payload)
         self._outbox.append(slot)
@@ -436,7 +456,7 @@ class RedisStreamsTransport:
                 be). Redis has no publish deduplication: sending the batch
                 again may store some events twice.
         """
-        client = self._require()
+        client = self._require_publisher()
         slots = [_Publish(cloudevent_json(event)) for event in events]
         if not slots:
             return

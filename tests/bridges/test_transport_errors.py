@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -155,6 +156,38 @@ async def test_redis_outage_raises_transport_error_then_reconnects(tmp_path: Pat
     assert down.last_error is not None
     assert up.connected is True
     assert up.reconnects == 1
+
+
+@pytest.mark.integration
+async def test_a_frozen_redis_fails_a_publish_within_publish_timeout(tmp_path: Path) -> None:
+    """A server that holds the connection but never answers: publish_timeout bounds the wait.
+
+    The publishing connection reads replies without a socket timeout (redis-py
+    would arm a timer per reply); publish_timeout is what bounds a round trip.
+    """
+    pytest.importorskip("redis")
+    from eventbus.bridges.redis import RedisStreamsTransport
+
+    port = free_port()
+    transport = RedisStreamsTransport(f"redis://127.0.0.1:{port}/0", publish_timeout=0.5)
+    with broker(redis_command(port), port, tmp_path) as server:
+        async with Bus(transport=transport) as bus:
+            await bus.publish(Ping(1))
+            os.kill(server.pid, signal.SIGSTOP)  # alive, connected, silent
+            # Were nothing to bound the wait, the publish would succeed once this wakes the
+            # server, and the test would fail rather than hang.
+            thaw = threading.Timer(10, os.kill, (server.pid, signal.SIGCONT))
+            thaw.start()
+            try:
+                with pytest.raises(TransportError, match="could not append") as caught:
+                    await bus.publish(Ping(2))
+            finally:
+                thaw.cancel()
+                os.kill(server.pid, signal.SIGCONT)
+            # Ended by publish_timeout's deadline (anyio's TimeoutError), not by the client.
+            assert type(caught.value.__cause__) is TimeoutError
+            await bus.publish(Ping(3))
+            assert transport.status().connected is True
 
 
 @pytest.mark.integration
