@@ -333,7 +333,7 @@ class NatsTransport:
             consumer is dropped by JetStream after that many deliveries
             (JetStream publishes a ``MAX_DELIVERIES`` advisory).
         batch_size: how many messages one pull request asks for (default
-            64): at most this many wait in the process for the bus to take
+            128): at most this many wait in the process for the bus to take
             them. Larger batches cost fewer round trips; smaller ones leave
             more messages for the other processes sharing the subscription.
         connect_timeout: seconds :meth:`start` may take to connect and set
@@ -391,7 +391,7 @@ class NatsTransport:
         subject_prefix: str = "eventbus",
         ack_wait: float = 30.0,
         max_deliver: int | None = None,
-        batch_size: int = 64,
+        batch_size: int = 128,
         connect_timeout: float = 10.0,
         publish_timeout: float = 5.0,
         connect_options: Mapping[str, Any] | None = None,
