@@ -71,7 +71,9 @@ class BusBroker(BusLifecycle):
 
     def _broker_receipt(self, event: Event, stored: bool) -> Receipt:
         plan = self._router.plan(type(event))
-        names = plan.names + tuple(s.name for s in plan.filtered if _matches_quietly(s, event))
+        names = plan.names
+        if plan.filtered:
+            names += tuple(s.name for s in plan.filtered if _matches_quietly(s, event))
         return Receipt(event.id, names) if stored else BufferedReceipt(event.id, names)
 
     def transport_status(self) -> TransportStatus | None:
