@@ -505,6 +505,11 @@ class Bus(BusPublishing, BusBroker, BusRedrive, BusSchedules):
         self._router.remove(sub)
         for source in self._stream_sources:
             source.detach(sub)
+        if self._registering:
+            # A broker consumer still starting (subscribed a moment ago) registers itself
+            # only once running: without this wait it would be missed, and would go on
+            # taking the group's events for a subscription that is gone.
+            await self._subscriptions_registered()
         consumer = self._consumers.pop(name, None)
         if consumer is not None:
             scope, stopped = consumer

@@ -109,6 +109,7 @@ class Subscription(SubscriptionBatches, SubscriptionOrdering):
         "_scope",
         "_space_waiters",
         "_state",
+        "_stopped",
         "_wants_ctx",
         "batch",
         "circuit_breaker",
@@ -202,6 +203,7 @@ class Subscription(SubscriptionBatches, SubscriptionOrdering):
         self._reserved = 0  # slots freed for woken publishers that have not enqueued yet
         self._active_keys: dict[Hashable, deque[Event | _Retry]] = {}
         self._scope: anyio.CancelScope | None = None
+        self._stopped = False  # stop() came, perhaps before run() started
         self._idle: anyio.Event | None = None
         self._acks: dict[str, list[Callable[[], None]]] | None = None
 
@@ -298,7 +300,10 @@ class Subscription(SubscriptionBatches, SubscriptionOrdering):
     async def run(
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        """Run the worker pool until cancelled (started by the bus)."""
+        """Run the worker pool until cancelled (started by the bus); not at all once stopped."""
+        if self._stopped:  # removed before this task got to run: start no workers
+            task_status.started()
+            return
         # On asyncio, idle workers wait on bare futures: a third of the cost
         # of an anyio.Event per wake-up, on the latency-critical path. (Not
         # imported here: a program that never imported asyncio is not on it.)
@@ -366,6 +371,7 @@ class Subscription(SubscriptionBatches, SubscriptionOrdering):
             await self._idle.wait()
 
     def stop(self) -> None:
+        self._stopped = True
         if self._scope is not None:
             self._scope.cancel()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import Any
 
@@ -796,6 +797,21 @@ async def test_unsubscribe_finishes_accepted_events_and_stops_routing() -> None:
         with pytest.raises(UnknownSubscription):
             await bus.unsubscribe("slow")
     assert seen == [1, 2]
+
+
+async def test_unsubscribe_right_after_subscribe_starts_no_workers() -> None:
+    """Removed before its workers got to start, a subscription never starts them."""
+
+    async def handle(event: _UnsubEvent) -> None:
+        pass
+
+    async with Bus() as bus:
+        await anyio.lowlevel.checkpoint()
+        before = len(asyncio.all_tasks())
+        bus.subscribe(_UnsubEvent, handle, name="brief", concurrency=8)
+        await bus.unsubscribe("brief")
+        await settle()
+        assert len(asyncio.all_tasks()) == before
 
 
 @attrs.frozen

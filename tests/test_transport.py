@@ -407,6 +407,26 @@ async def test_unsubscribe_stops_the_consumer(broker: FakeBroker) -> None:
         assert await transport.pending("orders") == 1  # kept for the group's other processes
 
 
+async def test_unsubscribe_right_after_subscribe_stops_the_consumer(broker: FakeBroker) -> None:
+    """A subscription removed while its consumer is still starting leaves no consumer behind."""
+    transport = FakeTransport(broker)
+    ran: list[str] = []
+
+    async def handle(event: OrderPlaced) -> None:
+        ran.append(event.order_id)
+
+    async with Bus(transport=transport) as bus:
+        bus.subscribe(OrderPlaced, handle, name="orders")  # registers in the background
+        await bus.unsubscribe("orders")
+        assert transport.live_consumers("orders") == 0
+        await bus.publish(OrderPlaced("o-1"))
+        await FakeTransport(broker).send(OrderPlaced("o-2"))  # another process publishes
+        for _ in range(10):
+            await anyio.lowlevel.checkpoint()
+        assert ran == []
+        assert await transport.pending("orders") == 2  # kept for the group's other processes
+
+
 async def test_events_held_at_a_crash_stay_pending_on_the_broker(broker: FakeBroker) -> None:
     """A bus leaving with an error dead-letters nothing the broker holds: it stays pending for redelivery."""
     transport = FakeTransport(broker)
