@@ -127,7 +127,7 @@ class _Publish:
 
     __slots__ = ("done", "error", "payload", "waiter")
 
-    def __init__(self, payload: str) -> None:
+    def __init__(self, payload: bytes) -> None:
         self.payload = payload
         self.done = False
         self.error: BaseException | None = None
@@ -289,8 +289,19 @@ class RedisStreamsTransport:
             **(client_options or {}),
         }
         self._status = ConnectionTracker("redis", _safe_url(url))
-        trim = () if maxlen is None else ("MAXLEN", "~", str(maxlen))
-        self._xadd_head: tuple[str, ...] = ("XADD", stream, *trim, "*", FIELD)
+        # Arguments as bytes (redis-py passes bytes on; a str goes through four type checks
+        # and an encode), in the client's encoding; the command name stays a str, as
+        # redis-py looks its reply handling up by it.
+        encoding = str(self._client_options.get("encoding", "utf-8"))
+        try:
+            key, field = stream.encode(encoding), FIELD.encode(encoding)
+        except (LookupError, UnicodeError) as exc:
+            raise ValueError(
+                f"RedisStreamsTransport: the client's encoding {encoding!r} cannot write stream "
+                f"key {stream!r} ({exc}); pass client_options={{'encoding': 'utf-8'}} or leave it out"
+            ) from None
+        trim = () if maxlen is None else (b"MAXLEN", b"~", str(maxlen).encode())
+        self._xadd_head: tuple[str | bytes, ...] = ("XADD", key, *trim, b"*", field)
         self._outbox: list[_Publish] = []  # published, not yet sent to Redis
         self._flushing = False
         self._client: redis.asyncio.Redis | None = None
@@ -434,8 +445,7 @@ class RedisStreamsTransport:
                 event twice (handlers see it twice; see ``eventbus.idempotent``).
         """
         client = self._require_publisher()
-        payload = cloudevent_json(event)
-        slot = _Publish(payload)
+        slot = _Publish(cloudevent_json(event).encode())  # ASCII: JSON escapes the rest
         self._outbox.append(slot)
         await self._stored(client, slot)
         exc = slot.error
@@ -457,7 +467,7 @@ class RedisStreamsTransport:
                 again may store some events twice.
         """
         client = self._require_publisher()
-        slots = [_Publish(cloudevent_json(event)) for event in events]
+        slots = [_Publish(cloudevent_json(event).encode()) for event in events]
         if not slots:
             return
         self._outbox.extend(slots)

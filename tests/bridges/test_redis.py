@@ -138,6 +138,33 @@ def test_invalid_options_are_refused(option: str, value: object, message: str) -
         RedisStreamsTransport(**{option: value})  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("encoding", "stream"), [("no-such-codec", "events"), ("ascii", "événements")]
+)
+def test_an_encoding_that_cannot_write_the_stream_key_is_refused(
+    encoding: str, stream: str
+) -> None:
+    """The key is encoded once, at construction: a bad client encoding fails there, named."""
+    with pytest.raises(ValueError, match=f"encoding '{encoding}' cannot write stream key"):
+        RedisStreamsTransport(stream=stream, client_options={"encoding": encoding})
+
+
+@pytest.mark.integration
+async def test_a_non_ascii_stream_key_round_trips(redis_url: str) -> None:
+    """A key outside ASCII is written in the client's encoding, and read back."""
+    key = f"ebtest:événements:{os.urandom(4).hex()}"
+    seen: list[int] = []
+    try:
+        bus = Bus(transport=RedisStreamsTransport(redis_url, stream=key))
+        bus.subscribe(Ping, lambda event: seen.append(event.n), name="g")
+        async with bus:
+            await bus.publish(Ping(1))
+            await bus.drain()
+    finally:
+        await delete_stream(redis_url, key)
+    assert seen == [1]
+
+
 def test_each_transport_has_its_own_consumer_name() -> None:
     """Without consumer=..., two transports (two processes) never share a consumer name."""
     assert RedisStreamsTransport().consumer != RedisStreamsTransport().consumer
