@@ -217,11 +217,15 @@ class _PublishAcks:
         if headers and headers.get("Status") == "503":  # no stream takes the subject
             future.set_exception(nats.js.errors.NoStreamResponseError())
             return
-        future.set_exception(_answer_error(data))
+        error = _answer_error(data)
+        if error is None:
+            future.set_result(None)  # a PubAck written otherwise (other spacing or order)
+        else:
+            future.set_exception(error)
 
 
-def _answer_error(data: bytes) -> Exception:
-    """The error a JetStream answer other than a plain PubAck reports."""
+def _answer_error(data: bytes) -> Exception | None:
+    """The error a JetStream answer reports; ``None`` for a PubAck (the publish is stored)."""
     try:
         answer = json.loads(data)
     except ValueError:
@@ -236,8 +240,8 @@ def _answer_error(data: bytes) -> Exception:
             except Exception:
                 pass
             return nats.errors.Error(f"JetStream refused the publish: {data[:200]!r}")
-        if isinstance(answer.get("stream"), str):  # pragma: no cover - a PubAck written otherwise
-            return nats.errors.Error(f"unexpected JetStream acknowledgement {data[:200]!r}")
+        if error is None and isinstance(answer.get("stream"), str):
+            return None
     return nats.errors.Error(f"unreadable JetStream acknowledgement {data[:200]!r}")
 
 

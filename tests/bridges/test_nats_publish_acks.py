@@ -60,6 +60,20 @@ async def test_a_pub_ack_resolves_the_publish() -> None:
     assert future.result() is None
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"seq":7,"stream":"S"}',
+        b'{ "stream" : "S", "seq" : 7 }',
+        b'{"stream":"S","domain":"error"}',
+    ],
+)
+async def test_a_pub_ack_written_otherwise_resolves_the_publish(data: bytes) -> None:
+    """The prefix check is a shortcut: any PubAck without an error means stored."""
+    future = await answer(answers(), data)
+    assert future.result() is None
+
+
 async def test_a_duplicate_is_stored_already_so_it_resolves_too() -> None:
     future = await answer(answers(), b'{"stream":"S","seq":7,"duplicate":true}')
     assert future.result() is None
