@@ -91,8 +91,8 @@ def _time_in(value: object) -> datetime:
 
 
 def _aware_utc(value: object) -> datetime:
-    if value.__class__ is datetime and value.tzinfo is UTC:
-        return value  # UTC already (a decoded event's time)
+    if value.__class__ is datetime and value.tzinfo is UTC and not value.fold:
+        return value  # UTC already (a decoded event's time): what astimezone(UTC) gives
     if not isinstance(value, datetime):
         raise TypeError(f"Event.time must be a datetime, got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
