@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -324,36 +323,14 @@ async def test_the_trace_crosses_a_nats_transport(
     tracer_provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
     """Over NATS JetStream on loopback, the consumer span continues the producer's trace."""
-    from bridges.conftest import NATS_HOST, NATS_PORT, _probe_nats, unavailable
+    from bridges.conftest import live_nats_url
+    from bridges.test_nats import transport as nats_transport
 
-    try:
-        from eventbus.bridges.nats import NatsTransport
-    except ImportError:
-        unavailable("nats-py is not installed: pip install 'eventbus[nats]'")
-    reason = _probe_nats()
-    if reason is not None:
-        unavailable(reason)
-    namespace = os.urandom(6).hex()
-    stream = f"EBTEST_{namespace}"
-    transport = NatsTransport(
-        f"nats://{NATS_HOST}:{NATS_PORT}", stream=stream, subject_prefix=f"ebtest.{namespace}"
-    )
-    try:
-        async with Bus(transport=transport) as bus:
-            instrument(bus, tracer_provider=tracer_provider)
-            bus.subscribe(Order, ok, name="over-nats")
-            await bus.publish(Order())
-            await bus.drain()
-    finally:
-        import nats
-
-        client = await nats.connect(f"nats://{NATS_HOST}:{NATS_PORT}")
-        try:
-            await client.jetstream().delete_stream(stream)
-        except Exception:
-            pass
-        finally:
-            await client.close()
+    async with nats_transport(live_nats_url()) as transport, Bus(transport=transport) as bus:
+        instrument(bus, tracer_provider=tracer_provider)
+        bus.subscribe(Order, ok, name="over-nats")
+        await bus.publish(Order())
+        await bus.drain()
     (producer,) = spans(exporter, SpanKind.PRODUCER)
     (consumer,) = spans(exporter, SpanKind.CONSUMER)
     assert consumer.parent is not None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any, cast
 
 import attrs
@@ -182,35 +181,14 @@ async def test_prometheus_failing_status_reports_disconnected() -> None:
 @pytest.mark.integration
 async def test_prometheus_over_nats_reports_connected() -> None:
     """Over NATS JetStream on loopback, eventbus_transport_connected{transport="nats"} is 1."""
-    from bridges.conftest import NATS_HOST, NATS_PORT, _probe_nats, unavailable
+    from bridges.conftest import live_nats_url
+    from bridges.test_nats import transport as nats_transport
 
-    try:
-        from eventbus.bridges.nats import NatsTransport
-    except ImportError:
-        unavailable("nats-py is not installed: pip install 'eventbus[nats]'")
-    reason = _probe_nats()
-    if reason is not None:
-        unavailable(reason)
-    namespace = os.urandom(6).hex()
-    stream = f"EBTEST_{namespace}"
-    url = f"nats://{NATS_HOST}:{NATS_PORT}"
-    transport = NatsTransport(url, stream=stream, subject_prefix=f"ebtest.{namespace}")
-    try:
-        async with Bus(transport=transport) as bus:
-            bus.subscribe(Ping, handle, name="over-nats")
-            await bus.publish(Ping(1))
-            await bus.drain()
-            families = scrape(bus)
-    finally:
-        import nats
-
-        client = await nats.connect(url)
-        try:
-            await client.jetstream().delete_stream(stream)
-        except Exception:
-            pass
-        finally:
-            await client.close()
+    async with nats_transport(live_nats_url()) as transport, Bus(transport=transport) as bus:
+        bus.subscribe(Ping, handle, name="over-nats")
+        await bus.publish(Ping(1))
+        await bus.drain()
+        families = scrape(bus)
     assert value(families["eventbus_transport_connected"], transport="nats") == 1
     assert value(families["eventbus_transport_buffered"], transport="nats") == 0
     assert value(families["eventbus_transport_reconnects"], "_total", transport="nats") == 0

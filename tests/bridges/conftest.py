@@ -73,14 +73,19 @@ def _require_client(module: str, extra: str) -> None:
         unavailable(f"the {module!r} client is not installed: pip install 'eventbus[{extra}]'")
 
 
-@pytest.fixture(scope="session")
-def nats_url() -> str:
-    """The loopback NATS URL, once a JetStream server answers there."""
+def live_nats_url() -> str:
+    """The loopback NATS URL, once a JetStream server answers there (else skip or fail)."""
     _require_client("nats", "nats")
     reason = _probe_nats()
     if reason is not None:
         unavailable(reason)
     return f"nats://{NATS_HOST}:{NATS_PORT}"
+
+
+@pytest.fixture(scope="session")
+def nats_url() -> str:
+    """The loopback NATS URL, once a JetStream server answers there."""
+    return live_nats_url()
 
 
 @pytest.fixture(scope="session")

@@ -226,6 +226,49 @@ def handled(directory: Path) -> dict[str, list[int]]:
     return out
 
 
+@asynccontextmanager
+async def three_workers(
+    kind: str, url: str, stream: str, target: str, app: Path, env: dict[str, str]
+) -> AsyncIterator[tuple[Bus, list[WorkerProcess]]]:
+    """Three ``eventbus worker`` processes running *target*, started, and a publishing bus."""
+    async with (
+        BROKERS[kind](url, stream) as transport,
+        run_worker(target, cwd=app, env=env) as first,
+        run_worker(target, cwd=app, env=env) as second,
+        run_worker(target, cwd=app, env=env) as third,
+        Bus(transport=transport) as bus,
+    ):
+        workers = [first, second, third]
+        for worker in workers:
+            await worker.wait_for("started")
+        yield bus, workers
+
+
+async def stop_survivors(workers: list[WorkerProcess], killed: WorkerProcess) -> None:
+    """SIGTERM the workers still running; each exits 0, the killed one by SIGKILL."""
+    for worker in workers:
+        if worker is not killed:
+            worker.signal(signal.SIGTERM)
+    for worker in workers:
+        assert await worker.wait() == (-signal.SIGKILL if worker is killed else 0)
+
+
+async def wait_until_all_handled(results: Path) -> None:
+    """Poll the workers' result files (other processes write them) until every event is in."""
+    with anyio.fail_after(45):
+        while len({n for numbers in handled(results).values() for n in numbers}) < EVENTS:  # noqa: ASYNC110
+            await anyio.sleep(0.1)
+
+
+def handle_counts(results: Path) -> dict[int, int]:
+    """Event number -> how many times the workers handled it, all processes together."""
+    counts: dict[int, int] = {}
+    for numbers in handled(results).values():
+        for n in numbers:
+            counts[n] = counts.get(n, 0) + 1
+    return counts
+
+
 @pytest.mark.integration
 async def test_three_workers_one_killed_every_event_handled(
     broker: tuple[str, str], app: Path, tmp_path: Path
@@ -236,15 +279,8 @@ async def test_three_workers_one_killed_every_event_handled(
     results = tmp_path / "results"
     results.mkdir()
     env = {"EB_TRANSPORT": kind, "EB_URL": url, "EB_STREAM": stream, "EB_OUT": str(results)}
-    async with (
-        BROKERS[kind](url, stream) as transport,
-        run_worker("app:shared", cwd=app, env=env) as first,
-        run_worker("app:shared", cwd=app, env=env) as second,
-        run_worker("app:shared", cwd=app, env=env) as third,
-        Bus(transport=transport) as bus,
-    ):
-        for worker in (first, second, third):
-            await worker.wait_for("started")
+    async with three_workers(kind, url, stream, "app:shared", app, env) as (bus, workers):
+        first = workers[0]
         numbers = iter(range(EVENTS))
 
         async def publisher() -> None:
@@ -258,22 +294,10 @@ async def test_three_workers_one_killed_every_event_handled(
                 while len(handled(results).get(str(first.process.pid), [])) < 200:  # noqa: ASYNC110
                     await anyio.sleep(0.02)
             first.signal(signal.SIGKILL)
-        with anyio.fail_after(45):
-            while True:
-                seen = {n for numbers_of in handled(results).values() for n in numbers_of}
-                if len(seen) == EVENTS:
-                    break
-                await anyio.sleep(0.1)
-        for worker in (second, third):
-            worker.signal(signal.SIGTERM)
-        assert await first.wait() == -signal.SIGKILL
-        assert await second.wait() == 0
-        assert await third.wait() == 0
+        await wait_until_all_handled(results)
+        await stop_survivors(workers, first)
     by_process = handled(results)
-    counts: dict[int, int] = {}
-    for numbers_of in by_process.values():
-        for n in numbers_of:
-            counts[n] = counts.get(n, 0) + 1
+    counts = handle_counts(results)
     assert sorted(counts) == list(range(EVENTS))
     duplicates = sum(count - 1 for count in counts.values())
     print(f"{kind}: {EVENTS} events, {len(by_process)} processes, {duplicates} duplicates")
@@ -281,7 +305,7 @@ async def test_three_workers_one_killed_every_event_handled(
 
 
 async def publish_by_key_and_kill_one(
-    bus: Bus, workers: dict[str, WorkerProcess], results: Path
+    bus: Bus, workers: list[WorkerProcess], results: Path
 ) -> WorkerProcess:
     """Publish EVENTS over KEYS keys, each key's in order; SIGKILL the first worker to handle 500."""
 
@@ -291,6 +315,7 @@ async def publish_by_key_and_kill_one(
             if n % KEYS in keys:
                 await bus.publish(Job(n, key=f"k{n % KEYS}"))
 
+    by_pid = {str(worker.process.pid): worker for worker in workers}
     killed = None
     async with anyio.create_task_group() as tg:
         for start in range(0, KEYS, 2):
@@ -299,7 +324,7 @@ async def publish_by_key_and_kill_one(
             while killed is None:
                 for pid, numbers in handled(results).items():
                     if len(numbers) >= 500:
-                        killed = workers[pid]
+                        killed = by_pid[pid]
                 await anyio.sleep(0.02)
         killed.signal(signal.SIGKILL)
     return killed
@@ -328,33 +353,11 @@ async def test_ordered_subscription_keeps_key_order_across_workers_with_one_kill
     results = tmp_path / "results"
     results.mkdir()
     env = {"EB_TRANSPORT": kind, "EB_URL": url, "EB_STREAM": stream, "EB_OUT": str(results)}
-    async with (
-        BROKERS[kind](url, stream) as transport,
-        run_worker("app:ordered", cwd=app, env=env) as first,
-        run_worker("app:ordered", cwd=app, env=env) as second,
-        run_worker("app:ordered", cwd=app, env=env) as third,
-        Bus(transport=transport) as bus,
-    ):
-        workers = {str(w.process.pid): w for w in (first, second, third)}
-        for worker in workers.values():
-            await worker.wait_for("started")
-
+    async with three_workers(kind, url, stream, "app:ordered", app, env) as (bus, workers):
         killed = await publish_by_key_and_kill_one(bus, workers, results)
-        with anyio.fail_after(45):
-            while True:
-                seen = {n for numbers_of in handled(results).values() for n in numbers_of}
-                if len(seen) == EVENTS:
-                    break
-                await anyio.sleep(0.1)
-        for worker in workers.values():
-            if worker is not killed:
-                worker.signal(signal.SIGTERM)
-        for worker in workers.values():
-            assert await worker.wait() == (-signal.SIGKILL if worker is killed else 0)
-    counts: dict[int, int] = {}
-    for numbers_of in handled(results).values():
-        for n in numbers_of:
-            counts[n] = counts.get(n, 0) + 1
+        await wait_until_all_handled(results)
+        await stop_survivors(workers, killed)
+    counts = handle_counts(results)
     assert sorted(counts) == list(range(EVENTS))
     for pid, keys in per_key_orders(results).items():
         for key, numbers in keys.items():
@@ -437,26 +440,12 @@ async def test_three_workers_one_killed_stateful_effects_exactly_once(
         for k in range(KEYS)
     }
     try:
-        async with (
-            BROKERS[kind](url, stream) as transport,
-            run_worker("app:stateful", cwd=app, env=env) as first,
-            run_worker("app:stateful", cwd=app, env=env) as second,
-            run_worker("app:stateful", cwd=app, env=env) as third,
-            Bus(transport=transport) as bus,
-        ):
-            workers = {str(w.process.pid): w for w in (first, second, third)}
-            for worker in workers.values():
-                await worker.wait_for("started")
-
+        async with three_workers(kind, url, stream, "app:stateful", app, env) as (bus, workers):
             killed = await publish_by_key_and_kill_one(bus, workers, results)
             with anyio.fail_after(60):  # the survivors take over; the state says when all is in
                 while await _state_of_keys(redis_url, stream) != expected:  # noqa: ASYNC110
                     await anyio.sleep(0.1)
-            for worker in workers.values():
-                if worker is not killed:
-                    worker.signal(signal.SIGTERM)
-            for worker in workers.values():
-                assert await worker.wait() == (-signal.SIGKILL if worker is killed else 0)
+            await stop_survivors(workers, killed)
     finally:
         import redis.asyncio
 
