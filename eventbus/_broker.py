@@ -96,6 +96,24 @@ class BusBroker(BusLifecycle):
         buffered = 0 if self._publish_buffer is None else len(self._publish_buffer)
         return attrs.evolve(status, buffered=buffered)
 
+    def _reported_status(self) -> TransportStatus | None:
+        """:meth:`transport_status` for the metrics, which must answer whatever the transport does.
+
+        A ``status()`` that raises gives ``connected=False`` with the error as ``last_error``.
+        """
+        try:
+            return self.transport_status()
+        except Exception as exc:
+            buffer = self._publish_buffer
+            return TransportStatus(
+                type(self.transport).__name__,
+                "",
+                False,
+                0,
+                f"{type(exc).__name__}: {exc}",
+                0 if buffer is None else len(buffer),
+            )
+
     async def _register_consumer(self, sub: Subscription) -> None:
         assert self._tg is not None
         try:

@@ -591,24 +591,10 @@ class Bus(BusPublishing, BusBroker, BusRedrive, BusSchedules):
         .. versionchanged:: 0.2
            The snapshot carries the broker connection's state as ``transport``.
         """
-        try:
-            transport = self.transport_status()
-        except Exception as exc:  # a broken status() must not take the metrics down with it
-            from ._transport import TransportStatus
-
-            buffer = self._publish_buffer
-            transport = TransportStatus(
-                type(self.transport).__name__,
-                "",
-                False,
-                0,
-                f"{type(exc).__name__}: {exc}",
-                0 if buffer is None else len(buffer),
-            )
         return MetricsSnapshot(
             {name: sub.metrics() for name, sub in self._subs.items()},
             [(sub.handler, name) for name, sub in self._subs.items()],
-            transport=transport,
+            transport=self._reported_status(),
         )
 
     # -- hooks, metering and topology -------------------------------------------------

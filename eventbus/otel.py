@@ -332,10 +332,7 @@ class Instrumentation:
         def observe(options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
             if not self._installed:
                 return []
-            try:
-                status = self.bus.transport_status()
-            except Exception:  # a broken status(): the snapshot reports it as disconnected
-                status = self.bus.metrics().transport
+            status = self.bus._reported_status()  # never raises: a broken status() is "down"
             if status is None:
                 return []
             return [
