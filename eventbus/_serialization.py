@@ -93,23 +93,24 @@ def to_cloudevent(event: Event) -> dict[str, Any]:
             message names the field).
     """
     time, data = _render(event)
+    source, correlation, causation, traceparent, tracestate = optional_envelope(event)
     out: dict[str, Any] = {
         "specversion": "1.0",
         "id": event.id,
-        "source": event.source or _EMPTY_SOURCE,
+        "source": source or _EMPTY_SOURCE,
         "type": type(event).event_type(),
         "time": time,
         "datacontenttype": "application/json",
         "data": data,
     }
-    if event.correlation_id is not None:
-        out["correlationid"] = event.correlation_id
-    if event.causation_id is not None:
-        out["causationid"] = event.causation_id
-    if event.traceparent is not None:
-        out["traceparent"] = event.traceparent
-        if event.tracestate is not None:
-            out["tracestate"] = event.tracestate
+    if correlation is not None:
+        out["correlationid"] = correlation
+    if causation is not None:
+        out["causationid"] = causation
+    if traceparent is not None:
+        out["traceparent"] = traceparent
+        if tracestate is not None:
+            out["tracestate"] = tracestate
     return out
 
 
